@@ -1,0 +1,1 @@
+"""Denoising spoken digits with a U-Net, as a reproducible DVC pipeline."""

@@ -1,0 +1,38 @@
+"""Writing outputs so that an interrupted stage never leaves one that looks complete."""
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from scipy.io import wavfile
+
+
+@contextmanager
+def atomic_directory(target: Path) -> Iterator[Path]:
+    """A fresh temporary folder beside `target` that replaces `target` only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        yield partial
+        partial.chmod(0o755)  # mkdtemp makes it private
+        if target.exists():
+            shutil.rmtree(target)
+        partial.rename(target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
+    """A wav of the array's own type: int16 as 16-bit PCM, float32 as 32-bit float.
+
+    scipy, not libsndfile: libsndfile stamps float wavs with the time of writing (the
+    PEAK chunk), so the same samples would give different bytes on every run.
+    """
+    if audio.dtype not in (np.int16, np.float32):
+        raise TypeError(f"write_wav takes int16 or float32 samples, not {audio.dtype}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(path, sample_rate, audio)

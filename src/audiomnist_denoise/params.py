@@ -1,0 +1,87 @@
+"""Typed, validated parameters: one model per params.yaml section.
+
+params.yaml is the only place that holds the numbers; these models hold none, so a
+missing key is an error too. Validation is strict: "5" is not an int and 1 is not a bool.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import PipelineError
+from .tts import SPEAKERS as TTS_SPEAKERS
+
+SpeakerId = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
+Workers = Annotated[int, Field(ge=0, description="worker processes; 0 uses every core")]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class TtsParams(Section):
+    speakers: int = Field(ge=1, le=len(TTS_SPEAKERS))
+    reps: int = Field(ge=1, le=1000)
+    sample_rate: int = Field(ge=8000, le=192000)
+    seed: int = Field(ge=0)
+
+
+class DataParams(Section):
+    source: Literal["tts", "audiomnist"]
+    speakers: list[SpeakerId] | None
+    max_reps: int | None = Field(ge=1)
+    downmix: bool
+    audiomnist_dir: str | None
+    audiomnist_sha256: str | None = Field(pattern=r"^[0-9a-f]{64}$")
+    workers: Workers
+    tts: TtsParams
+
+
+class NoiseParams(Section):
+    kind: Literal["white", "pink", "brown", "babble", "files"]
+    snr_db: float = Field(ge=-40, le=40)
+    seed: int = Field(ge=0)
+    babble_talkers: int = Field(ge=1, le=64)
+    dir: str
+    workers: Workers
+
+
+class Params(Section):
+    data: DataParams
+    noise: NoiseParams
+
+
+def _describe(error: dict, model: type[BaseModel]) -> str:
+    """One line for one pydantic error: the dotted key, what is wrong, the value given."""
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent = model
+        for part in error["loc"][:-1]:
+            parent = parent.model_fields[part].annotation
+        allowed = ", ".join(parent.model_fields)
+        return f"{key}: unknown key (allowed: {allowed})"
+    if error["type"] == "missing":
+        return f"{key}: missing"
+    return f"{key}: {error['msg']} (got {error['input']!r})"
+
+
+def parse_params(raw: object, source: str = "params") -> Params:
+    """Validate a params mapping; the error names `source`, the key and what is allowed."""
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(error, Params) for error in exc.errors())
+        raise PipelineError(f"{source}: {problems}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,22 @@
+"""What every stage script shares: logging, and bad input as one line and a non-zero exit."""
+
+import logging
+import sys
+import time
+from pathlib import Path
+from collections.abc import Callable
+
+from audiomnist_denoise.errors import PipelineError
+
+
+def run(stage: Callable[[], str]) -> None:
+    """Run `stage`, log its one-line summary with the time taken; a PipelineError exits 1."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    name = Path(sys.argv[0]).stem
+    started = time.perf_counter()
+    try:
+        summary = stage()
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    logging.getLogger(name).info("%s in %.1f s", summary, time.perf_counter() - started)
