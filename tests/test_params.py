@@ -1,0 +1,81 @@
+"""Typed params: the repository's params.yaml loads, and every kind of bad value is named."""
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO
+
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.params import Params, load_params, parse_params
+
+RAW = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def with_value(dotted: str, value) -> dict:
+    """The repository's params with one key set (or added)."""
+    raw = copy.deepcopy(RAW)
+    *parents, key = dotted.split(".")
+    section = raw
+    for parent in parents:
+        section = section[parent]
+    section[key] = value
+    return raw
+
+
+def test_repository_params_load():
+    params = load_params(REPO / "params.yaml")
+    assert params.data.source == "tts" and params.noise.snr_db == -8.0
+
+
+@pytest.mark.parametrize(
+    "dotted, value, message",
+    [
+        ("noise.snr", 3, "noise.snr: unknown key (allowed: kind, snr_db, seed, babble_talkers, dir, workers)"),
+        ("data.tts.voices", 3, "data.tts.voices: unknown key (allowed: speakers, reps, sample_rate, seed)"),
+        ("train", {"lr": 1}, "train: unknown key (allowed: data, noise)"),
+        ("noise.snr_db", "-8", "noise.snr_db: Input should be a valid number"),
+        ("noise.snr_db", 100.0, "noise.snr_db: Input should be less than or equal to 40 (got 100.0)"),
+        ("noise.kind", "purple", "noise.kind: Input should be 'white', 'pink', 'brown', 'babble' or 'files'"),
+        ("data.tts.speakers", 31, "data.tts.speakers: Input should be less than or equal to 30"),
+        ("data.tts.speakers", 0, "data.tts.speakers: Input should be greater than or equal to 1"),
+        ("data.downmix", "yes", "data.downmix: Input should be a valid boolean"),
+        ("data.speakers", ["1"], "data.speakers.0: String should match pattern"),
+        ("data.audiomnist_sha256", "abc", "data.audiomnist_sha256: String should match pattern"),
+        ("noise.workers", -1, "noise.workers: Input should be greater than or equal to 0"),
+    ],
+)
+def test_bad_values_are_named_with_what_is_allowed(dotted, value, message):
+    with pytest.raises(PipelineError) as error:
+        parse_params(with_value(dotted, value), "params.yaml")
+    assert str(error.value).startswith("params.yaml: ")
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_missing_key_is_an_error():
+    raw = copy.deepcopy(RAW)
+    del raw["noise"]["seed"]
+    with pytest.raises(PipelineError, match="noise.seed: missing"):
+        parse_params(raw)
+
+
+def test_unreadable_files_are_named(tmp_path):
+    with pytest.raises(PipelineError, match="nowhere.yaml: cannot read"):
+        load_params(tmp_path / "nowhere.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("data: [unclosed\n")
+    with pytest.raises(PipelineError, match="broken.yaml: not valid YAML"):
+        load_params(broken)
+
+
+def _declared_params(stage: dict) -> set[str]:
+    return {entry for entry in stage.get("params", []) if isinstance(entry, str)}
+
+
+@pytest.mark.parametrize("stage, section", [("corpus", "data"), ("mix", "noise")])
+def test_each_stage_declares_every_param_it_reads_except_workers(stage, section):
+    """A param missing from dvc.yaml would change outputs without DVC rerunning the stage."""
+    declared = _declared_params(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage])
+    fields = Params.model_fields[section].annotation.model_fields
+    assert declared == {f"{section}.{name}" for name in fields if name != "workers"}

@@ -1,0 +1,107 @@
+"""The DVC pipeline in a temporary git repository: what runs, what reruns, what stays identical."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import yaml
+from conftest import REPO, make_corpus
+
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", "noise", ".dvcignore", ".gitignore"]
+# The project's own environment first on PATH, so stages find `python` and the package.
+ENV = os.environ | {
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "Pipeline Test",
+    "GIT_AUTHOR_EMAIL": "pipeline-test@example.invalid",
+    "GIT_COMMITTER_NAME": "Pipeline Test",
+    "GIT_COMMITTER_EMAIL": "pipeline-test@example.invalid",
+}
+
+
+def run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=project, env=ENV, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def set_params(project: Path, **values) -> None:
+    """Set dotted keys (data__tts__speakers=3 sets data.tts.speakers) in the project's params.yaml."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for dotted, value in values.items():
+        *parents, key = dotted.split("__")
+        section = params
+        for parent in parents:
+            section = section[parent]
+        section[key] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the pipeline in a fresh git + DVC repository, on a tiny corpus."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in PROJECT_FILES:
+        source = REPO / name
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, project / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if source.is_dir() else {}))
+    run(project, "git", "init", "-q")
+    run(project, "dvc", "init", "-q")
+    shutil.copy(REPO / ".dvc" / "config", project / ".dvc" / "config")
+    set_params(project, data__tts__speakers=3, data__tts__reps=2, data__workers=1, noise__workers=1)
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "pipeline")
+    return project
+
+
+def lock_outs(project: Path) -> dict[str, str]:
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
+
+
+def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
+    first = run(project, "dvc", "repro").stdout
+    assert "Running stage 'corpus'" in first and "Running stage 'mix'" in first
+    raw, noisy = project / "data" / "raw", project / "data" / "noisy"
+    assert len(list(raw.rglob("*.wav"))) == len(list(noisy.rglob("*.wav"))) == 60
+    assert (raw / "audioMNIST_meta.txt").is_file()
+    assert sf.info(noisy / "02" / "7_02_1.wav").subtype == "FLOAT"
+    hashes = lock_outs(project)
+
+    again = run(project, "dvc", "repro").stdout
+    assert "Running stage" not in again and "up to date" in again
+
+    run(project, "dvc", "repro", "-f")
+    assert lock_outs(project) == hashes
+
+    set_params(project, noise__snr_db=0.0)
+    changed = run(project, "dvc", "repro").stdout
+    assert "Running stage 'mix'" in changed and "Running stage 'corpus'" not in changed
+    after = lock_outs(project)
+    assert after["data/raw"] == hashes["data/raw"] and after["data/noisy"] != hashes["data/noisy"]
+
+
+def test_repro_with_a_local_audiomnist_copy(project, tmp_path):
+    """Any folder in the AudioMNIST layout works, at its own sample rate."""
+    copy = make_corpus(tmp_path / "AudioMNIST" / "data", speakers=("01", "05"), reps=1, rate=22050)
+    set_params(project, data__source="audiomnist", data__audiomnist_dir=str(copy.parent))
+    result = run(project, "dvc", "repro")
+    assert "20 AudioMNIST clips of 2 speakers" in result.stdout + result.stderr
+    raw = project / "data" / "raw"
+    for clean in copy.rglob("*.wav"):
+        assert (raw / clean.relative_to(copy)).read_bytes() == clean.read_bytes()
+    assert sf.info(project / "data" / "noisy" / "05" / "3_05_0.wav").samplerate == 22050
+
+
+def test_bad_params_stop_the_stage_with_one_line(project):
+    set_params(project, noise__kind="purple")
+    result = run(project, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error: ")]
+    assert errors == ["error: params.yaml: noise.kind: Input should be 'white', 'pink', 'brown', 'babble' or 'files' (got 'purple')"]
