@@ -5,6 +5,7 @@ import logging
 import re
 import shutil
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 import requests
@@ -111,7 +112,7 @@ def extract_audiomnist(archive: Path, target: Path) -> Path:
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 with tar.extractfile(member) as source, open(destination, "wb") as stream:
                     shutil.copyfileobj(source, stream)
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated or corrupt
         shutil.rmtree(partial, ignore_errors=True)
         raise PipelineError(f"{archive}: cannot extract ({exc})") from None
     except PipelineError:

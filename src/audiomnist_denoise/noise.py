@@ -96,7 +96,10 @@ class NoiseMaker:
             return self._babble(clip, length, sample_rate, rng)
         if self.kind == "files":
             source = self.files[int(rng.integers(len(self.files)))]
-            return _tile_crop(_load_mono(source, sample_rate), length, rng)
+            crop = _tile_crop(_load_mono(source, sample_rate), length, rng)
+            if power(crop) == 0:
+                raise PipelineError(f"noise.dir: {source} is silent where clip {clip.id} took its noise")
+            return crop
         raise PipelineError(f"noise.kind: {self.kind!r} is not one of white, pink, brown, babble, files")
 
     def _babble(self, clip: Clip, length: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,10 +132,9 @@ def mix_clip(clean: np.ndarray, sample_rate: int, clip: Clip, maker: NoiseMaker,
 
 def _mix_file(clip: Clip, raw: Path, target: Path, maker: NoiseMaker, target_db: float, seed: int) -> float:
     clean, rate = read_audio(raw / clip.path)
-    try:
-        noisy, _ = mix_clip(clean, rate, clip, maker, target_db, seed)
-    except PipelineError as exc:
-        raise PipelineError(f"{raw / clip.path}: {exc}") from None
+    if power(clean) == 0:
+        raise PipelineError(f"{raw / clip.path}: silent clip, SNR undefined")
+    noisy, _ = mix_clip(clean, rate, clip, maker, target_db, seed)
     write_wav(target / clip.path, noisy, rate)
     return snr_db(clean, noisy.astype(np.float64) - clean)
 

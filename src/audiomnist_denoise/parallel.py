@@ -2,7 +2,7 @@
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from tqdm import tqdm
@@ -21,25 +21,23 @@ def map_progress(
 ) -> Iterator[Result]:
     """Results of `function` over `items`, in input order.
 
-    With one worker everything runs in this process. Otherwise worker processes come
-    from a forkserver: forking a parent that runs threads (tqdm has one) can deadlock.
+    With one worker everything runs in this process. Otherwise workers are forked
+    (fast: nothing is imported again) before the progress bar starts its thread, since
+    forking a process that runs threads can deadlock.
     """
     workers = min(resolve_workers(workers), max(len(items), 1))
-    bar = tqdm(total=len(items), desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5)
-    with bar:
-        if workers == 1:
+    if workers == 1:
+        with _bar(len(items), desc, unit) as bar:
             for item in items:
                 yield function(item)
                 bar.update()
-            return
-        context = multiprocessing.get_context("forkserver")
-        chunksize = max(1, min(64, len(items) // (workers * 8)))
-        with context.Pool(workers) as pool:
-            for result in pool.imap(function, items, chunksize=chunksize):
-                yield result
-                bar.update()
+        return
+    chunksize = max(1, min(64, len(items) // (workers * 8)))
+    with multiprocessing.get_context("fork").Pool(workers) as pool, _bar(len(items), desc, unit) as bar:
+        for result in pool.imap(function, items, chunksize=chunksize):
+            yield result
+            bar.update()
 
 
-def consume(results: Iterable) -> int:
-    """Drain an iterator of results; the count."""
-    return sum(1 for _ in results)
+def _bar(total: int, desc: str, unit: str) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5)
