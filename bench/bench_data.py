@@ -1,50 +1,52 @@
 """Throughput of the data stages: `corpus` (eSpeak NG synthesis) and `mix`, all cores against one.
 
-The reference for each is the same library call with one worker, in the same run.
+The reference for each is the same stage function with one worker, in the same run.
+Each figure is the best of a few runs, outputs deleted in between: the stages write
+thousands of small files, and the disk's write-back makes single runs noisy.
 """
 
+import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from audiomnist_denoise.noise import mix_corpus, noise_maker
 from audiomnist_denoise.parallel import resolve_workers
 from audiomnist_denoise.sources import write_tts_corpus
 
-SPEAKERS, REPS, RATE = 12, 10, 48000  # the default corpus: 2400 clips at AudioMNIST's rate
+SPEAKERS, REPS, RATE = 12, 10, 48000  # 1200 clips at AudioMNIST's rate
+REPEATS = 3
 
 
-def timed(function) -> float:
-    started = time.perf_counter()
-    function()
-    return time.perf_counter() - started
+def best_time(run: Callable[[Path], object], output: Path) -> float:
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        run(output)
+        times.append(time.perf_counter() - started)
+        shutil.rmtree(output)
+    return min(times)
 
 
-def synthesize(target: Path, workers: int) -> int:
-    return len(write_tts_corpus(target, SPEAKERS, REPS, RATE, 0, None, None, workers))
-
-
-def mix(raw: Path, target: Path, workers: int) -> int:
-    return len(mix_corpus(raw, target, noise_maker("white", raw, 6, raw), -8.0, 0, workers))
-
-
-def report(name: str, clips: int, one: float, all_: float, workers: int) -> None:
+def report(name: str, clips: int, run: Callable[[Path, int], object], scratch: Path) -> None:
+    workers = resolve_workers(0)
+    one = best_time(lambda output: run(output, 1), scratch / f"{name}-1")
+    many = best_time(lambda output: run(output, workers), scratch / f"{name}-{workers}")
     print(
-        f"{name:<8} {clips} clips: 1 worker {clips / one:7.1f} clips/s | "
-        f"{workers} workers {clips / all_:7.1f} clips/s | ratio {one / all_:.2f}x"
+        f"{name:<7} {clips} clips | 1 worker {clips / one:7.1f} clips/s | "
+        f"{workers} workers {clips / many:7.1f} clips/s | ratio {one / many:.2f}x"
     )
 
 
 def main() -> None:
-    workers = resolve_workers(0)
     with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        raw = root / "raw"
-        synthesize(raw, workers)  # warm-up: first worker start-up and file cache
-        clips = SPEAKERS * 10 * REPS
-        report("corpus", clips, timed(lambda: synthesize(root / "c1", 1)), timed(lambda: synthesize(root / "cn", workers)), workers)
-        mix(raw, root / "warm", workers)
-        report("mix", clips, timed(lambda: mix(raw, root / "m1", 1)), timed(lambda: mix(raw, root / "mn", workers)), workers)
+        scratch = Path(folder)
+        raw = scratch / "raw"
+        clips = len(write_tts_corpus(raw, SPEAKERS, REPS, RATE, 0, None, None, 0))
+        white = noise_maker("white", raw, 6, raw)
+        report("corpus", clips, lambda output, w: write_tts_corpus(output, SPEAKERS, REPS, RATE, 0, None, None, w), scratch)
+        report("mix", clips, lambda output, w: mix_corpus(raw, output, white, -8.0, 0, w), scratch)
 
 
 if __name__ == "__main__":
