@@ -36,3 +36,11 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
         raise TypeError(f"write_wav takes int16 or float32 samples, not {audio.dtype}")
     path.parent.mkdir(parents=True, exist_ok=True)
     wavfile.write(path, sample_rate, audio)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `path` through a temporary file beside it, so readers see the old or the new file whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)

@@ -5,6 +5,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 Item = TypeVar("Item")
@@ -33,10 +34,15 @@ def map_progress(
                 bar.update()
         return
     chunksize = max(1, min(64, len(items) // (workers * 8)))
-    with multiprocessing.get_context("fork").Pool(workers) as pool, _bar(len(items), desc, unit) as bar:
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_one_thread_each) as pool, _bar(len(items), desc, unit) as bar:
         for result in pool.imap(function, items, chunksize=chunksize):
             yield result
             bar.update()
+
+
+def _one_thread_each() -> None:
+    """Workers already use every core: BLAS and FFT threads on top would only fight them."""
+    threadpool_limits(1)
 
 
 def _bar(total: int, desc: str, unit: str) -> tqdm:

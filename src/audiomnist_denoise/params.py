@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import PipelineError
 from .tts import SPEAKERS as TTS_SPEAKERS
@@ -48,9 +48,42 @@ class NoiseParams(Section):
     workers: Workers
 
 
+class FeatureParams(Section):
+    sample_rate: int = Field(ge=8000, le=192000)
+    n_mels: int = Field(ge=8, le=1024)
+    n_fft: int = Field(ge=64, le=65536)
+    hop_length: int = Field(ge=1)
+    fmin: float = Field(ge=0)
+    fmax: float | None = Field(gt=0)
+    top_db: float = Field(gt=0, le=200)
+    size: list[Annotated[int, Field(ge=8, le=4096)]] = Field(min_length=2, max_length=2)  # [height, width]
+    interpolation: Literal["area", "linear", "cubic"]
+    dtype: Literal["float16", "float32"]
+    workers: Workers
+
+    @model_validator(mode="after")
+    def _frequencies_fit(self):
+        nyquist = self.sample_rate / 2
+        if self.fmax is not None and not self.fmin < self.fmax <= nyquist:
+            raise ValueError(f"need fmin < fmax <= sample_rate / 2 = {nyquist:g}")
+        if self.hop_length > self.n_fft:
+            raise ValueError("hop_length must not exceed n_fft")
+        return self
+
+
+class SplitParams(Section):
+    test_speakers: list[SpeakerId] | None
+    n_test_speakers: int = Field(ge=1)
+    val_fraction: float = Field(gt=0, lt=1)
+    val_by: Literal["clip", "speaker"]
+    seed: int = Field(ge=0)
+
+
 class Params(Section):
     data: DataParams
     noise: NoiseParams
+    features: FeatureParams
+    split: SplitParams
 
 
 def _describe(error: dict, model: type[BaseModel]) -> str:

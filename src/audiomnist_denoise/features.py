@@ -1,0 +1,82 @@
+"""Mel spectrograms as the model sees them, and the exact way back.
+
+Forward, per clip: audio at one sample rate -> mel power spectrogram -> dB (ref 1.0,
+so the level is kept; `top_db` below the peak is the floor) -> min-max to [0, 1] ->
+resized to H x W with OpenCV. The index keeps the original mel shape and the dB range,
+so every step can be undone: resize back, scale back to dB, back to power, to audio.
+"""
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import librosa
+import numpy as np
+
+from .errors import PipelineError
+from .params import FeatureParams
+
+_INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
+_AMIN = 1e-10  # power floor before the log: -100 dB
+
+
+@dataclass(frozen=True)
+class Spectrogram:
+    """A normalised, resized spectrogram and what its exact inverse needs."""
+
+    image: np.ndarray  # (H, W) float32 in [0, 1]
+    frames: int  # original width: mel frames
+    db_min: float
+    db_max: float
+
+
+@lru_cache(maxsize=8)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+
+
+def mel_db(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
+    """Mel power spectrogram in dB (ref 1.0), floored `top_db` below its peak: (n_mels, frames).
+
+    The same as librosa.feature.melspectrogram, but the filterbank is built once, not
+    for every clip (it was 40 % of the time).
+    """
+    spectrum = np.abs(librosa.stft(audio, n_fft=settings.n_fft, hop_length=settings.hop_length)) ** 2
+    basis = _mel_basis(settings.sample_rate, settings.n_fft, settings.n_mels, settings.fmin, settings.fmax)
+    return librosa.power_to_db(basis @ spectrum, ref=1.0, amin=_AMIN, top_db=settings.top_db)
+
+
+def resize(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
+    """OpenCV resize to (height, width); cv2 takes the size as (width, height)."""
+    return cv2.resize(image.astype(np.float32), (width, height), interpolation=_INTERPOLATION[interpolation])
+
+
+def forward(audio: np.ndarray, settings: FeatureParams, name: str) -> Spectrogram:
+    """The model's view of one clip. `name` goes into the error for a constant spectrogram."""
+    db = mel_db(audio, settings)
+    db_min, db_max = float(db.min()), float(db.max())
+    if db_max == db_min:
+        raise PipelineError(f"{name}: constant spectrogram ({db_max:.1f} dB everywhere); cannot normalise")
+    normalised = (db - db_min) / (db_max - db_min)
+    image = np.clip(resize(normalised, *settings.size, settings.interpolation), 0.0, 1.0)
+    return Spectrogram(image, db.shape[1], db_min, db_max)
+
+
+def inverse_db(image: np.ndarray, frames: int, db_min: float, db_max: float, settings: FeatureParams) -> np.ndarray:
+    """Normalised H x W back to the original (n_mels, frames) in dB."""
+    stretched = resize(image, settings.n_mels, frames, "linear")
+    return np.clip(stretched, 0.0, 1.0) * (db_max - db_min) + db_min
+
+
+def inverse_power(image: np.ndarray, frames: int, db_min: float, db_max: float, settings: FeatureParams) -> np.ndarray:
+    return librosa.db_to_power(inverse_db(image, frames, db_min, db_max, settings))
+
+
+def prediction_db_range(noisy_db_max: float, settings: FeatureParams) -> tuple[float, float]:
+    """The dB range to denormalise a denoised prediction, whose clean range is unknown.
+
+    A clean clip's range is almost always [peak - top_db, peak]: speech has more than
+    top_db of dynamic range, so the floor clips. Only the peak is unknown, and speech
+    dominates the loudest mel bin even at low SNR, so the noisy clip's peak stands in.
+    """
+    return noisy_db_max - settings.top_db, noisy_db_max

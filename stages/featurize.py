@@ -1,0 +1,21 @@
+"""Stage `featurize`: data/features holds the clean and noisy spectrogram of every clip and an index."""
+
+from pathlib import Path
+
+from _stage import run
+
+from audiomnist_denoise.feature_cache import build_feature_cache
+from audiomnist_denoise.params import load_params
+
+RAW, NOISY, FEATURES = Path("data/raw"), Path("data/noisy"), Path("data/features")
+
+
+def main() -> str:
+    settings = load_params().features
+    index = build_feature_cache(RAW, NOISY, FEATURES, settings)
+    height, width = settings.size
+    return f"{len(index)} clean/noisy pairs as {height} x {width} {settings.dtype} spectrograms in {FEATURES}"
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,31 @@
+"""Stage `split`: data/split.csv gives each clip train, val or test; metrics/split.json counts them."""
+
+import json
+from pathlib import Path
+
+from _stage import run
+
+from audiomnist_denoise.corpus import META_FILE, check_speakers_have_metadata, find_clips, read_raw_metadata
+from audiomnist_denoise.fsutil import write_text_atomic
+from audiomnist_denoise.params import load_params
+from audiomnist_denoise.splits import assign_splits, choose_test_speakers, split_summary
+
+RAW, SPLIT, METRICS = Path("data/raw"), Path("data/split.csv"), Path("metrics/split.json")
+
+
+def main() -> str:
+    split = load_params().split
+    clips = find_clips(RAW)
+    check_speakers_have_metadata(clips, read_raw_metadata(RAW / META_FILE), str(RAW / META_FILE))
+    speakers = [clip.speaker for clip in clips]
+    test_speakers = choose_test_speakers(speakers, split.test_speakers, split.n_test_speakers, split.seed)
+    table = assign_splits(clips, test_speakers, split.val_fraction, split.val_by, split.seed)
+    summary = split_summary(table)
+    write_text_atomic(SPLIT, table.to_csv(index=False))
+    write_text_atomic(METRICS, json.dumps(summary, indent=2) + "\n")
+    counts = ", ".join(f"{count} {name}" for name, count in summary["clips"].items())
+    return f"{counts} clips; test speakers {', '.join(test_speakers)}"
+
+
+if __name__ == "__main__":
+    run(main)
