@@ -33,7 +33,7 @@ def test_repository_params_load():
     [
         ("noise.snr", 3, "noise.snr: unknown key (allowed: kind, snr_db, seed, babble_talkers, dir, workers)"),
         ("data.tts.voices", 3, "data.tts.voices: unknown key (allowed: speakers, reps, sample_rate, seed)"),
-        ("train", {"lr": 1}, "train: unknown key (allowed: data, noise)"),
+        ("bogus", {"lr": 1}, "bogus: unknown key (allowed: data, noise, features, split"),
         ("noise.snr_db", "-8", "noise.snr_db: Input should be a valid number"),
         ("noise.snr_db", 100.0, "noise.snr_db: Input should be less than or equal to 40 (got 100.0)"),
         ("noise.kind", "purple", "noise.kind: Input should be 'white', 'pink', 'brown', 'babble' or 'files'"),
@@ -43,6 +43,14 @@ def test_repository_params_load():
         ("data.speakers", ["1"], "data.speakers.0: String should match pattern"),
         ("data.audiomnist_sha256", "abc", "data.audiomnist_sha256: String should match pattern"),
         ("noise.workers", -1, "noise.workers: Input should be greater than or equal to 0"),
+        ("data.speakers", [], "data.speakers: List should have at least 1 item"),
+        ("split.test_speakers", [], "split.test_speakers: List should have at least 1 item"),
+        ("split.val_fraction", 1.0, "split.val_fraction: Input should be less than 1"),
+        ("split.val_by", "digit", "split.val_by: Input should be 'clip' or 'speaker'"),
+        ("features.size", [112], "features.size: List should have at least 2 items"),
+        ("features.fmax", 30000.0, "features: Value error, need fmin < fmax <= sample_rate / 2 = 24000"),
+        ("features.hop_length", 4096, "features: Value error, hop_length must not exceed n_fft"),
+        ("features.dtype", "float64", "features.dtype: Input should be 'float16' or 'float32'"),
     ],
 )
 def test_bad_values_are_named_with_what_is_allowed(dotted, value, message):
@@ -73,7 +81,9 @@ def _declared_params(stage: dict) -> set[str]:
     return {entry for entry in stage.get("params", []) if isinstance(entry, str)}
 
 
-@pytest.mark.parametrize("stage, section", [("corpus", "data"), ("mix", "noise")])
+@pytest.mark.parametrize(
+    "stage, section", [("corpus", "data"), ("mix", "noise"), ("split", "split"), ("featurize", "features")]
+)
 def test_each_stage_declares_every_param_it_reads_except_workers(stage, section):
     """A param missing from dvc.yaml would change outputs without DVC rerunning the stage."""
     declared = _declared_params(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage])

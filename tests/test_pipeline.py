@@ -54,7 +54,11 @@ def project(tmp_path: Path) -> Path:
     run(project, "git", "init", "-q")
     run(project, "dvc", "init", "-q")
     shutil.copy(REPO / ".dvc" / "config", project / ".dvc" / "config")
-    set_params(project, data__tts__speakers=3, data__tts__reps=2, data__workers=1, noise__workers=1)
+    set_params(
+        project,
+        data__tts__speakers=3, data__tts__reps=5, data__workers=1, noise__workers=1, features__workers=1,
+        split__n_test_speakers=1,
+    )  # fmt: skip
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "pipeline")
     return project
@@ -65,34 +69,40 @@ def lock_outs(project: Path) -> dict[str, str]:
     return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
 
 
+def ran(output: str) -> set[str]:
+    return {stage for stage in ("corpus", "mix", "split", "featurize") if f"Running stage '{stage}'" in output}
+
+
 def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
-    first = run(project, "dvc", "repro").stdout
-    assert "Running stage 'corpus'" in first and "Running stage 'mix'" in first
+    assert ran(run(project, "dvc", "repro").stdout) == {"corpus", "mix", "split", "featurize"}
     raw, noisy = project / "data" / "raw", project / "data" / "noisy"
-    assert len(list(raw.rglob("*.wav"))) == len(list(noisy.rglob("*.wav"))) == 60
+    assert len(list(raw.rglob("*.wav"))) == len(list(noisy.rglob("*.wav"))) == 150
     assert (raw / "audioMNIST_meta.txt").is_file()
     assert sf.info(noisy / "02" / "7_02_1.wav").subtype == "FLOAT"
+    assert (project / "data" / "features" / "clean.npy").is_file() and (project / "data" / "split.csv").is_file()
+    assert "clips.test" in run(project, "dvc", "metrics", "show").stdout
     hashes = lock_outs(project)
 
-    again = run(project, "dvc", "repro").stdout
-    assert "Running stage" not in again and "up to date" in again
+    assert ran(run(project, "dvc", "repro").stdout) == set()
 
     run(project, "dvc", "repro", "-f")
     assert lock_outs(project) == hashes
 
     set_params(project, noise__snr_db=0.0)
-    changed = run(project, "dvc", "repro").stdout
-    assert "Running stage 'mix'" in changed and "Running stage 'corpus'" not in changed
+    assert ran(run(project, "dvc", "repro").stdout) == {"mix", "featurize"}
     after = lock_outs(project)
     assert after["data/raw"] == hashes["data/raw"] and after["data/noisy"] != hashes["data/noisy"]
+
+    assert ran(run(project, "dvc", "exp", "run", "-S", "split.n_test_speakers=2").stdout) == {"split"}
+    assert ran(run(project, "dvc", "exp", "run", "-S", "features.n_mels=128").stdout) == {"featurize"}
 
 
 def test_repro_with_a_local_audiomnist_copy(project, tmp_path):
     """Any folder in the AudioMNIST layout works, at its own sample rate."""
-    copy = make_corpus(tmp_path / "AudioMNIST" / "data", speakers=("01", "05"), reps=1, rate=22050)
+    copy = make_corpus(tmp_path / "AudioMNIST" / "data", speakers=("01", "05", "06"), reps=5, rate=22050)
     set_params(project, data__source="audiomnist", data__audiomnist_dir=str(copy.parent))
     result = run(project, "dvc", "repro")
-    assert "20 AudioMNIST clips of 2 speakers" in result.stdout + result.stderr
+    assert "150 AudioMNIST clips of 3 speakers" in result.stdout + result.stderr
     raw = project / "data" / "raw"
     for clean in copy.rglob("*.wav"):
         assert (raw / clean.relative_to(copy)).read_bytes() == clean.read_bytes()

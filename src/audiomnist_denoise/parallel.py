@@ -22,13 +22,14 @@ def map_progress(
 ) -> Iterator[Result]:
     """Results of `function` over `items`, in input order.
 
+    Each worker is one process on one core: BLAS and FFT threads are limited to one.
     With one worker everything runs in this process. Otherwise workers are forked
     (fast: nothing is imported again) before the progress bar starts its thread, since
     forking a process that runs threads can deadlock.
     """
     workers = min(resolve_workers(workers), max(len(items), 1))
     if workers == 1:
-        with _bar(len(items), desc, unit) as bar:
+        with threadpool_limits(1), _bar(len(items), desc, unit) as bar:
             for item in items:
                 yield function(item)
                 bar.update()
@@ -41,8 +42,7 @@ def map_progress(
 
 
 def _one_thread_each() -> None:
-    """Workers already use every core: BLAS and FFT threads on top would only fight them."""
-    threadpool_limits(1)
+    threadpool_limits(1)  # the workers already use every core; more threads would fight them
 
 
 def _bar(total: int, desc: str, unit: str) -> tqdm:

@@ -30,7 +30,7 @@ class TtsParams(Section):
 
 class DataParams(Section):
     source: Literal["tts", "audiomnist"]
-    speakers: list[SpeakerId] | None
+    speakers: list[SpeakerId] | None = Field(min_length=1)
     max_reps: int | None = Field(ge=1)
     downmix: bool
     audiomnist_dir: str | None
@@ -72,7 +72,7 @@ class FeatureParams(Section):
 
 
 class SplitParams(Section):
-    test_speakers: list[SpeakerId] | None
+    test_speakers: list[SpeakerId] | None = Field(min_length=1)
     n_test_speakers: int = Field(ge=1)
     val_fraction: float = Field(gt=0, lt=1)
     val_by: Literal["clip", "speaker"]

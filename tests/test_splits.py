@@ -1,0 +1,196 @@
+"""Speaker-grouped splits: test speakers unseen in training, a balanced validation set, clear errors."""
+
+import json
+import random
+
+import pytest
+
+from audiomnist_denoise.corpus import Clip
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.splits import assign_splits, choose_test_speakers, split_summary
+
+
+def speaker_ids(count: int) -> list[str]:
+    return [f"{n:02d}" for n in range(1, count + 1)]
+
+
+def clips(speakers: int = 12, reps: int = 10) -> list[Clip]:
+    """Every (speaker, digit, rep) clip of a small synthetic corpus, sorted like find_clips."""
+    return sorted(Clip(s, d, r) for s in speaker_ids(speakers) for d in range(10) for r in range(reps))
+
+
+def split_of(table, name: str):
+    return table[table.split == name]
+
+
+# --- test speakers are held out entirely ------------------------------------------------------
+
+
+@pytest.mark.parametrize("val_by", ["clip", "speaker"])
+def test_test_speakers_only_in_test_and_every_clip_once_in_input_order(val_by):
+    corpus = clips()
+    random.Random(1).shuffle(corpus)  # a non-sorted input, so the row-order check means something
+    test_speakers = ["03", "07", "11"]
+    table = assign_splits(corpus, test_speakers, 0.25, val_by, seed=0)
+
+    assert list(table.columns) == ["clip_id", "speaker", "digit", "rep", "split"]
+    # Rows follow the input clips one for one, so each clip appears exactly once.
+    assert table.clip_id.tolist() == [clip.id for clip in corpus]
+    assert table.speaker.tolist() == [clip.speaker for clip in corpus]
+    assert table.digit.tolist() == [clip.digit for clip in corpus]
+    assert table.rep.tolist() == [clip.rep for clip in corpus]
+    assert table.clip_id.is_unique
+    assert set(table.split) == {"train", "val", "test"}
+
+    seen_in_training = set(split_of(table, "train").speaker) | set(split_of(table, "val").speaker)
+    assert seen_in_training.isdisjoint(test_speakers)
+    expected_test = sorted(clip.id for clip in corpus if clip.speaker in test_speakers)
+    assert sorted(split_of(table, "test").clip_id) == expected_test
+
+
+# --- val_by clip: stratified by speaker and digit ---------------------------------------------
+
+
+@pytest.mark.parametrize("reps", [10, 7])
+@pytest.mark.parametrize("fraction", [0.2, 0.25, 0.5])
+def test_clip_validation_is_balanced_per_speaker_and_digit(fraction, reps):
+    table = assign_splits(clips(reps=reps), ["05"], fraction, "clip", seed=3)
+    rest = table[table.split != "test"]
+    counts = rest.assign(is_val=rest.split == "val").groupby(["speaker", "digit"]).is_val.agg(["sum", "size"])
+    assert len(counts) == 11 * 10  # every non-test (speaker, digit) group is present
+    # Each group gives within one clip of its share to validation.
+    assert ((counts["sum"] - fraction * counts["size"]).abs() <= 1).all(), counts
+    # Summed per digit, no digit is starved: at most one extra clip per speaker.
+    per_digit = split_of(table, "val").digit.value_counts().reindex(range(10), fill_value=0)
+    assert per_digit.max() - per_digit.min() <= rest.speaker.nunique()
+    assert per_digit.min() > 0
+
+
+# --- val_by speaker: whole speakers held out --------------------------------------------------
+
+
+@pytest.mark.parametrize("fraction", [0.2, 0.3, 0.5])
+def test_speaker_validation_holds_out_whole_speakers(fraction):
+    table = assign_splits(clips(), ["01", "02"], fraction, "speaker", seed=4)
+    train, val = set(split_of(table, "train").speaker), set(split_of(table, "val").speaker)
+    assert train.isdisjoint(val)
+    assert train | val == set(speaker_ids(12)) - {"01", "02"}
+    assert len(val) == round(10 * fraction)
+    # A validation speaker has all of its clips (10 digits x 10 reps) in val.
+    assert (split_of(table, "val").speaker.value_counts() == 100).all()
+
+
+# --- choose_test_speakers ---------------------------------------------------------------------
+
+
+def test_explicit_test_speakers_are_sorted_and_deduplicated():
+    speakers = speaker_ids(12)
+    # Count and seed do not matter when the list is explicit.
+    assert choose_test_speakers(speakers, ["09", "02", "09"], count=5, seed=0) == ["02", "09"]
+
+
+def test_drawn_test_speakers_depend_only_on_seed():
+    speakers = speaker_ids(12)
+    chosen = choose_test_speakers(speakers, None, count=3, seed=0)
+    assert len(chosen) == 3 and chosen == sorted(chosen) and set(chosen) <= set(speakers)
+    assert choose_test_speakers(speakers, None, count=3, seed=0) == chosen
+    # Seeds do change the draw (one pair could collide by chance, not five).
+    assert any(choose_test_speakers(speakers, None, count=3, seed=s) != chosen for s in range(1, 6))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_drawn_test_speakers_ignore_input_order_and_repeats(seed):
+    speakers = speaker_ids(12)
+    # The stage passes one speaker per clip: repeated and in whatever order the clips come.
+    shuffled = [clip.speaker for clip in clips(reps=2)]
+    random.Random(seed).shuffle(shuffled)
+    expected = choose_test_speakers(speakers, None, count=4, seed=seed)
+    assert choose_test_speakers(shuffled, None, count=4, seed=seed) == expected
+    assert choose_test_speakers(speakers[::-1], None, count=4, seed=seed) == expected
+
+
+# --- determinism ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("val_by", ["clip", "speaker"])
+def test_same_seed_same_table_other_seed_other_validation(val_by):
+    def table(seed):
+        return assign_splits(clips(), ["04", "08"], 0.2, val_by, seed)
+
+    first = table(0)
+    assert first.equals(table(0))
+    assert set(split_of(first, "val").clip_id) != set(split_of(table(1), "val").clip_id)
+
+
+# --- errors name the parameter to fix ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        pytest.param(lambda: choose_test_speakers(speaker_ids(12), None, 12, 0), ["split.n_test_speakers"], id="count-all"),
+        pytest.param(lambda: choose_test_speakers(speaker_ids(12), None, 13, 0), ["split.n_test_speakers"], id="count-more"),
+        pytest.param(
+            lambda: choose_test_speakers(speaker_ids(12), ["02", "99"], 1, 0), ["split.test_speakers", "99"], id="unknown"
+        ),
+        pytest.param(
+            lambda: choose_test_speakers(speaker_ids(3), ["01", "02", "03", "03"], 1, 0),
+            ["split.test_speakers"],
+            id="explicit-all",
+        ),
+        # 11 training speakers: 0.04 rounds to 0 validation speakers, 0.96 to all 11.
+        pytest.param(lambda: assign_splits(clips(), ["01"], 0.04, "speaker", 0), ["split.val_fraction"], id="speaker-none"),
+        pytest.param(lambda: assign_splits(clips(), ["01"], 0.96, "speaker", 0), ["split.val_fraction"], id="speaker-all"),
+        # One clip per (speaker, digit) group cannot be stratified; the message points to val_by speaker.
+        pytest.param(
+            lambda: assign_splits(clips(reps=1), ["01"], 0.2, "clip", 0),
+            ["split.val_fraction", "val_by: speaker"],
+            id="clip-single-rep",
+        ),
+        # Fewer validation clips than (speaker, digit) groups cannot cover every group.
+        pytest.param(lambda: assign_splits(clips(), ["01"], 0.05, "clip", 0), ["split.val_fraction"], id="clip-too-few"),
+        # An explicit empty list passes choose_test_speakers but leaves the test set empty.
+        pytest.param(
+            lambda: assign_splits(clips(), choose_test_speakers(speaker_ids(12), [], 1, 0), 0.2, "clip", 0),
+            ["split:", "test set would be empty"],
+            id="empty-test",
+        ),
+    ],
+)
+def test_bad_split_parameters_raise_naming_the_parameter(call, words):
+    with pytest.raises(PipelineError) as caught:
+        call()
+    for word in words:
+        assert word in str(caught.value)
+
+
+# --- split_summary ----------------------------------------------------------------------------
+
+
+def test_split_summary_counts_match_a_known_split():
+    # 6 speakers x 10 digits x 5 reps, speaker 03 for test, val 0.2: exactly one val clip per group.
+    table = assign_splits(clips(speakers=6, reps=5), ["03"], 0.2, "clip", seed=0)
+    summary = split_summary(table)
+    digits = [str(d) for d in range(10)]
+    assert summary == {
+        "clips": {"train": 200, "val": 50, "test": 50},
+        "speakers": {"train": 5, "val": 5, "test": 1},
+        "clips_per_digit": {
+            "train": dict.fromkeys(digits, 20),
+            "val": dict.fromkeys(digits, 5),
+            "test": dict.fromkeys(digits, 5),
+        },
+        "test_speakers": ["03"],
+    }
+    # And it agrees with the table it summarises, in plain JSON types (it is written to metrics/split.json).
+    assert summary["clips"] == table.split.value_counts().to_dict()
+    assert json.loads(json.dumps(summary)) == summary
+
+
+def test_split_summary_for_speaker_validation():
+    table = assign_splits(clips(speakers=6, reps=5), ["02", "05"], 0.25, "speaker", seed=0)
+    summary = split_summary(table)
+    assert summary["clips"] == {"train": 150, "val": 50, "test": 100}
+    assert summary["speakers"] == {"train": 3, "val": 1, "test": 2}
+    assert summary["test_speakers"] == ["02", "05"]
+    assert list(summary["clips_per_digit"]["val"]) == [str(d) for d in range(10)]
