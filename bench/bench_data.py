@@ -45,7 +45,9 @@ def main() -> None:
         raw = scratch / "raw"
         clips = len(write_tts_corpus(raw, SPEAKERS, REPS, RATE, 0, None, None, 0))
         white = noise_maker("white", raw, 6, raw)
-        report("corpus", clips, lambda output, w: write_tts_corpus(output, SPEAKERS, REPS, RATE, 0, None, None, w), scratch)
+        report(
+            "corpus", clips, lambda output, w: write_tts_corpus(output, SPEAKERS, REPS, RATE, 0, None, None, w), scratch
+        )
         report("mix", clips, lambda output, w: mix_corpus(raw, output, white, -8.0, 0, w), scratch)
 
 

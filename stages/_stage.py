@@ -3,8 +3,8 @@
 import logging
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
 

@@ -49,7 +49,9 @@ def test_parse_clip_path_refuses_wrong_names(name, reason):
 def test_clip_seed_depends_on_clip_base_and_purpose_only():
     clip = Clip("01", 2, 3)
     assert clip.seed(0, "noise") == Clip("01", 2, 3).seed(0, "noise")
-    assert len({clip.seed(0, "noise"), clip.seed(1, "noise"), clip.seed(0, "tts"), Clip("01", 2, 4).seed(0, "noise")}) == 4
+    assert (
+        len({clip.seed(0, "noise"), clip.seed(1, "noise"), clip.seed(0, "tts"), Clip("01", 2, 4).seed(0, "noise")}) == 4
+    )
 
 
 def test_find_clips_lists_every_bad_name_at_once(corpus):
@@ -76,7 +78,8 @@ REAL_QUIRKS = {
     "07": speaker_entry(accent="German/Spanish", age="27") | {"recordingroom": "vr-room"},
     "32": speaker_entry(accent="Egyptian_American?", age="23") | {"recordingroom": "VR-room"},
     "45": speaker_entry(accent="German", age="1234") | {"recordingroom": "vr-room"},
-    "52": speaker_entry(gender="female", accent="French", age="34") | {"recordingroom": "vr-romm", "native speaker": "yes"},
+    "52": speaker_entry(gender="female", accent="French", age="34")
+    | {"recordingroom": "vr-romm", "native speaker": "yes"},
 }
 
 
@@ -87,10 +90,18 @@ def test_clean_metadata_fixes_the_real_files_quirks():
     assert table.loc["01", "age"] == 30 and table.loc["02", "age"] == 25
     assert pd.isna(table.loc["45", "age"])
     assert table.accent.to_dict() == {
-        "01": "german", "02": "german", "07": "german/spanish", "32": "egyptian_american", "45": "german", "52": "french",
+        "01": "german", "02": "german", "07": "german/spanish",
+        "32": "egyptian_american", "45": "german", "52": "french",
     }  # fmt: skip
     assert set(table.room) == {"kino", "vr-room"}
-    assert table.native_speaker.to_dict() == {"01": False, "02": False, "07": False, "32": False, "45": False, "52": True}
+    assert table.native_speaker.to_dict() == {
+        "01": False,
+        "02": False,
+        "07": False,
+        "32": False,
+        "45": False,
+        "52": True,
+    }
     assert table.loc["52", "gender"] == "female"
     text = "\n".join(notes)
     assert "age '1234' is impossible" in text

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import make_corpus
 
 from audiomnist_denoise.corpus import Clip, find_clips, read_audio
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.noise import NoiseMaker, colored_noise, mix_clip, mix_corpus, noise_maker
-from conftest import make_corpus
 
 KINDS = ("white", "pink", "brown", "babble", "files")
 TARGET_DB = -8.0  # the project's default
@@ -55,8 +55,16 @@ def wav_files(root: Path) -> list[str]:
     return sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
 
 
-def mix(raw: Path, target: Path, kind: str, noise_dir: Path | None = None, seed: int = 0, workers: int = 1,
-        talkers: int = 6, target_db: float = TARGET_DB) -> np.ndarray:
+def mix(
+    raw: Path,
+    target: Path,
+    kind: str,
+    noise_dir: Path | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    talkers: int = 6,
+    target_db: float = TARGET_DB,
+) -> np.ndarray:
     maker = noise_maker(kind, raw, talkers, noise_dir if noise_dir is not None else raw.parent / "no-noise-dir")
     return mix_corpus(raw, target, maker, target_db, seed, workers)
 
@@ -107,7 +115,7 @@ def test_every_noisy_clip_hits_the_target_snr(kind, corpus, noise_dir, tmp_path)
     # Only the clips, at the same relative paths (the metadata file is not a clip).
     assert wav_files(target) == sorted(clip.path for clip in clips)
     assert len(snrs) == len(clips)
-    for clip, reported in zip(clips, snrs):
+    for clip, reported in zip(clips, snrs, strict=True):
         clean, clean_rate = read(corpus / clip.path)
         noisy, noisy_rate = read(target / clip.path)
         info = sf.info(target / clip.path)
@@ -219,8 +227,9 @@ def tone_corpus(tmp_path: Path) -> tuple[Path, dict[str, float]]:
         (root / speaker).mkdir(parents=True)
         for digit in range(2):
             for rep in range(2):
-                sf.write(root / speaker / f"{digit}_{speaker}_{rep}.wav", sine(0.25, RATE, frequency), RATE,
-                         subtype="PCM_16")
+                sf.write(
+                    root / speaker / f"{digit}_{speaker}_{rep}.wav", sine(0.25, RATE, frequency), RATE, subtype="PCM_16"
+                )
     return root, frequencies
 
 

@@ -114,4 +114,6 @@ def test_bad_params_stop_the_stage_with_one_line(project):
     result = run(project, "dvc", "repro", check=False)
     assert result.returncode != 0
     errors = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("error: ")]
-    assert errors == ["error: params.yaml: noise.kind: Input should be 'white', 'pink', 'brown', 'babble' or 'files' (got 'purple')"]
+    assert errors == [
+        "error: params.yaml: noise.kind: Input should be 'white', 'pink', 'brown', 'babble' or 'files' (got 'purple')"
+    ]

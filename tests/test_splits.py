@@ -128,10 +128,16 @@ def test_same_seed_same_table_other_seed_other_validation(val_by):
 @pytest.mark.parametrize(
     "call, words",
     [
-        pytest.param(lambda: choose_test_speakers(speaker_ids(12), None, 12, 0), ["split.n_test_speakers"], id="count-all"),
-        pytest.param(lambda: choose_test_speakers(speaker_ids(12), None, 13, 0), ["split.n_test_speakers"], id="count-more"),
         pytest.param(
-            lambda: choose_test_speakers(speaker_ids(12), ["02", "99"], 1, 0), ["split.test_speakers", "99"], id="unknown"
+            lambda: choose_test_speakers(speaker_ids(12), None, 12, 0), ["split.n_test_speakers"], id="count-all"
+        ),
+        pytest.param(
+            lambda: choose_test_speakers(speaker_ids(12), None, 13, 0), ["split.n_test_speakers"], id="count-more"
+        ),
+        pytest.param(
+            lambda: choose_test_speakers(speaker_ids(12), ["02", "99"], 1, 0),
+            ["split.test_speakers", "99"],
+            id="unknown",
         ),
         pytest.param(
             lambda: choose_test_speakers(speaker_ids(3), ["01", "02", "03", "03"], 1, 0),
@@ -139,8 +145,12 @@ def test_same_seed_same_table_other_seed_other_validation(val_by):
             id="explicit-all",
         ),
         # 11 training speakers: 0.04 rounds to 0 validation speakers, 0.96 to all 11.
-        pytest.param(lambda: assign_splits(clips(), ["01"], 0.04, "speaker", 0), ["split.val_fraction"], id="speaker-none"),
-        pytest.param(lambda: assign_splits(clips(), ["01"], 0.96, "speaker", 0), ["split.val_fraction"], id="speaker-all"),
+        pytest.param(
+            lambda: assign_splits(clips(), ["01"], 0.04, "speaker", 0), ["split.val_fraction"], id="speaker-none"
+        ),
+        pytest.param(
+            lambda: assign_splits(clips(), ["01"], 0.96, "speaker", 0), ["split.val_fraction"], id="speaker-all"
+        ),
         # One clip per (speaker, digit) group cannot be stratified; the message points to val_by speaker.
         pytest.param(
             lambda: assign_splits(clips(reps=1), ["01"], 0.2, "clip", 0),
@@ -148,7 +158,9 @@ def test_same_seed_same_table_other_seed_other_validation(val_by):
             id="clip-single-rep",
         ),
         # Fewer validation clips than (speaker, digit) groups cannot cover every group.
-        pytest.param(lambda: assign_splits(clips(), ["01"], 0.05, "clip", 0), ["split.val_fraction"], id="clip-too-few"),
+        pytest.param(
+            lambda: assign_splits(clips(), ["01"], 0.05, "clip", 0), ["split.val_fraction"], id="clip-too-few"
+        ),
         # An explicit empty list passes choose_test_speakers but leaves the test set empty.
         pytest.param(
             lambda: assign_splits(clips(), choose_test_speakers(speaker_ids(12), [], 1, 0), 0.2, "clip", 0),

@@ -30,7 +30,9 @@ def test_a_clip_is_the_same_in_another_process():
 
 
 def test_repetitions_and_seeds_differ():
-    clips = [tts.synthesize_clip("01", 4, rep, RATE, 0) for rep in range(4)] + [tts.synthesize_clip("01", 4, 0, RATE, 1)]
+    clips = [tts.synthesize_clip("01", 4, rep, RATE, 0) for rep in range(4)] + [
+        tts.synthesize_clip("01", 4, 0, RATE, 1)
+    ]
     assert len({clip.tobytes() for clip in clips}) == len(clips)
 
 
@@ -97,7 +99,11 @@ def _write(target, **options):
 
 
 def _digest(folder) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_corpus_is_byte_identical_across_runs_and_worker_counts(tmp_path):

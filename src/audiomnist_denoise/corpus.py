@@ -164,7 +164,10 @@ def clean_metadata(entries: dict[str, dict], source: str = META_FILE) -> tuple[p
                 "gender": _one_of(entry["gender"], ("male", "female"), "gender", speaker, source),
                 "accent": accent,
                 "age": age,
-                "native_speaker": _one_of(entry.get("native speaker", "no"), ("yes", "no"), "native speaker", speaker, source) == "yes",
+                "native_speaker": _one_of(
+                    entry.get("native speaker", "no"), ("yes", "no"), "native speaker", speaker, source
+                )
+                == "yes",
                 "origin": str(entry.get("origin", "")).strip(),
                 "room": room,
             }

@@ -72,7 +72,9 @@ def _download(url: str, destination: Path, timeout: float) -> None:
             total = offset + int(length) if length else None
             with (
                 open(part, "ab" if resumed else "wb") as stream,
-                tqdm(total=total, initial=offset, unit="B", unit_scale=True, desc=f"download {destination.name}") as bar,
+                tqdm(
+                    total=total, initial=offset, unit="B", unit_scale=True, desc=f"download {destination.name}"
+                ) as bar,
             ):
                 for block in response.iter_content(_CHUNK):
                     stream.write(block)

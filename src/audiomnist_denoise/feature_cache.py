@@ -49,7 +49,9 @@ def load_resampled(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def _featurize_clip(clip: Clip, raw: Path, noisy: Path, settings: FeatureParams) -> tuple[IndexRow, Spectrogram, Spectrogram]:
+def _featurize_clip(
+    clip: Clip, raw: Path, noisy: Path, settings: FeatureParams
+) -> tuple[IndexRow, Spectrogram, Spectrogram]:
     clean_audio, rate = load_resampled(raw / clip.path, settings.sample_rate)
     noisy_audio, noisy_rate = load_resampled(noisy / clip.path, settings.sample_rate)
     if noisy_rate != rate or len(noisy_audio) != len(clean_audio):

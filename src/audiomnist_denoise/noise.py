@@ -139,9 +139,7 @@ def _mix_file(clip: Clip, raw: Path, target: Path, maker: NoiseMaker, target_db:
     return snr_db(clean, noisy.astype(np.float64) - clean)
 
 
-def mix_corpus(
-    raw: Path, target: Path, maker: NoiseMaker, target_db: float, seed: int, workers: int
-) -> np.ndarray:
+def mix_corpus(raw: Path, target: Path, maker: NoiseMaker, target_db: float, seed: int, workers: int) -> np.ndarray:
     """Write a noisy copy of every clip of `raw` into `target`, same paths; the measured SNRs."""
     clips = find_clips(raw)
     with atomic_directory(target) as partial_dir:

@@ -35,7 +35,10 @@ def map_progress(
                 bar.update()
         return
     chunksize = max(1, min(64, len(items) // (workers * 8)))
-    with multiprocessing.get_context("fork").Pool(workers, initializer=_one_thread_each) as pool, _bar(len(items), desc, unit) as bar:
+    with (
+        multiprocessing.get_context("fork").Pool(workers, initializer=_one_thread_each) as pool,
+        _bar(len(items), desc, unit) as bar,
+    ):
         for result in pool.imap(function, items, chunksize=chunksize):
             yield result
             bar.update()

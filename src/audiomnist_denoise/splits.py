@@ -22,7 +22,9 @@ def choose_test_speakers(speakers: list[str], explicit: list[str] | None, count:
             )
         chosen = sorted(set(explicit))
         if len(chosen) >= len(speakers):
-            raise PipelineError(f"split.test_speakers: all {len(speakers)} speakers are test speakers; none left to train on")
+            raise PipelineError(
+                f"split.test_speakers: all {len(speakers)} speakers are test speakers; none left to train on"
+            )
         return chosen
     if count >= len(speakers):
         raise PipelineError(
@@ -84,7 +86,10 @@ def split_summary(table: pd.DataFrame) -> dict:
         "clips": {split: int((table.split == split).sum()) for split in SPLITS},
         "speakers": {split: int(table[table.split == split].speaker.nunique()) for split in SPLITS},
         "clips_per_digit": {
-            split: {str(digit): int(count) for digit, count in table[table.split == split].digit.value_counts().sort_index().items()}
+            split: {
+                str(digit): int(count)
+                for digit, count in table[table.split == split].digit.value_counts().sort_index().items()
+            }
             for split in SPLITS
         },
         "test_speakers": sorted(table[table.split == "test"].speaker.unique().tolist()),
