@@ -79,11 +79,41 @@ class SplitParams(Section):
     seed: int = Field(ge=0)
 
 
+class ModelParams(Section):
+    channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(min_length=2, max_length=6)
+    init: Literal["kaiming", "xavier", "torch"]
+    output: Literal["linear", "sigmoid"]
+
+
+class TrainParams(Section):
+    lr: float = Field(gt=0, le=1)
+    batch_size: int = Field(ge=1, le=4096)
+    epochs: int = Field(ge=1, le=1000)
+    val_every: int = Field(ge=1)
+    seed: int = Field(ge=0)
+    device: Literal["auto", "cpu", "cuda"]
+
+
+class EvaluateParams(Section):
+    batch_size: int = Field(ge=1, le=4096)
+    age_bands: list[Annotated[int, Field(ge=0, le=150)]] = Field(min_length=1)  # band edges in years
+
+
+class SamplesParams(Section):
+    count: int = Field(ge=1, le=100)
+    griffin_lim_iters: int = Field(ge=1, le=1000)
+    seed: int = Field(ge=0)
+
+
 class Params(Section):
     data: DataParams
     noise: NoiseParams
     features: FeatureParams
     split: SplitParams
+    model: ModelParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    samples: SamplesParams
 
 
 def _describe(error: dict, model: type[BaseModel]) -> str:

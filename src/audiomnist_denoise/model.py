@@ -1,0 +1,128 @@
+"""The study's U-Net: an encoder of conv blocks with max-pooling, a decoder with transposed
+convolutions and skip connections, and a 1x1 convolution to one output channel.
+
+The checkpoint is a plain dict of tensors and primitives, so it loads with
+`torch.load(path, weights_only=True)`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import PipelineError
+
+INITS = ("kaiming", "xavier", "torch")
+OUTPUTS = ("linear", "sigmoid")
+CHECKPOINT_KIND = "audiomnist-denoise-unet"
+
+
+def conv_block(inputs: int, outputs: int) -> nn.Sequential:
+    """Two 3x3 convolutions, each followed by BatchNorm and ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(inputs, outputs, 3, padding=1, bias=False),
+        nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(outputs, outputs, 3, padding=1, bias=False),
+        nn.BatchNorm2d(outputs),
+        nn.ReLU(inplace=True),
+    )
+
+
+class UNet(nn.Module):
+    """Input and output (batch, 1, H, W); H and W divisible by 2 ** (len(channels) - 1)."""
+
+    def __init__(self, channels: list[int], output: str = "sigmoid"):
+        super().__init__()
+        if len(channels) < 2:
+            raise PipelineError(f"model.channels: {channels} needs at least two levels")
+        if output not in OUTPUTS:
+            raise PipelineError(f"model.output: {output!r} is not one of {', '.join(OUTPUTS)}")
+        self.encoders = nn.ModuleList(conv_block(a, b) for a, b in zip([1, *channels[:-1]], channels, strict=True))
+        self.pool = nn.MaxPool2d(2)
+        pairs = list(zip(channels[:0:-1], channels[-2::-1], strict=True))  # (deeper, shallower), deepest first
+        self.upsamplers = nn.ModuleList(nn.ConvTranspose2d(deep, shallow, 2, stride=2) for deep, shallow in pairs)
+        self.decoders = nn.ModuleList(conv_block(2 * shallow, shallow) for _, shallow in pairs)
+        self.head = nn.Conv2d(channels[0], 1, 1)
+        self.output = output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for level, encoder in enumerate(self.encoders):
+            x = encoder(x if level == 0 else self.pool(x))
+            skips.append(x)
+        x = skips.pop()
+        for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
+            x = decoder(torch.cat([upsample(x), skips.pop()], dim=1))
+        x = self.head(x)
+        return torch.sigmoid(x) if self.output == "sigmoid" else x
+
+
+def initialise(model: nn.Module, scheme: str) -> None:
+    """Kaiming (He) for ReLU networks, Xavier (Glorot), or PyTorch's own defaults."""
+    if scheme not in INITS:
+        raise PipelineError(f"model.init: {scheme!r} is not one of {', '.join(INITS)}")
+    if scheme == "torch":
+        return
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def build_model(channels: list[int], init: str, output: str, seed: int) -> UNet:
+    """A freshly initialised U-Net; the same seed gives the same weights."""
+    torch.manual_seed(seed)
+    model = UNet(channels, output)
+    initialise(model, init)
+    return model
+
+
+def save_checkpoint(path: Path, model: UNet, config: dict) -> None:
+    """Weights plus everything inference needs (`config`: model, features, normalisation), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    torch.save({"kind": CHECKPOINT_KIND, "state_dict": state, "config": config}, partial)
+    partial.replace(path)
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:
+    """The model (in eval mode, on `device`) and its config; an error naming the file if it is not one of ours."""
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: no such model file (run the train stage)") from None
+    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
+        raise PipelineError(f"{path}: not a readable model checkpoint ({type(exc).__name__})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
+        raise PipelineError(f"{path}: not an audiomnist-denoise U-Net checkpoint")
+    config = checkpoint["config"]
+    model = UNet(config["model"]["channels"], config["model"]["output"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval(), config
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto`: CUDA when present, else CPU; `cuda` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("train.device: cuda asked for, but PyTorch sees no CUDA device")
+    return torch.device(device)
+
+
+@torch.no_grad()
+def predict(model: UNet, images: np.ndarray, batch_size: int, device: torch.device) -> np.ndarray:
+    """The model's output for (N, H, W) images in [0, 1] (any float dtype, e.g. a float16 memory map): float32."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.from_numpy(np.asarray(images[start : start + batch_size], dtype=np.float32))
+        outputs.append(model(batch.unsqueeze(1).to(device)).squeeze(1).float().cpu().numpy())
+    return np.concatenate(outputs) if outputs else np.zeros((0, *images.shape[1:]), np.float32)
