@@ -1,6 +1,8 @@
 """Speaker-grouped splits: test speakers never seen in training, and a validation set
 balanced across speakers and digits (or made of whole speakers)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
@@ -9,6 +11,18 @@ from .corpus import Clip
 from .errors import PipelineError
 
 SPLITS = ("train", "val", "test")
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    """data/split.csv as written by the split stage: clip_id, speaker (text), digit, rep, split."""
+    try:
+        table = pd.read_csv(path, dtype={"clip_id": str, "speaker": str})
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: missing (run the split stage)") from None
+    unknown = sorted(set(table.split) - set(SPLITS))
+    if unknown:
+        raise PipelineError(f"{path}: unknown split name(s) {', '.join(unknown)}")
+    return table
 
 
 def choose_test_speakers(speakers: list[str], explicit: list[str] | None, count: int, seed: int) -> list[str]:

@@ -1,0 +1,86 @@
+"""Stage `samples`: for a few test clips, the clean, noisy and denoised audio and a figure of the three."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from _stage import run
+from pydantic import ValidationError
+from tqdm import tqdm
+
+from audiomnist_denoise.corpus import Clip
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.feature_cache import load_resampled, open_features
+from audiomnist_denoise.fsutil import atomic_directory, write_wav
+from audiomnist_denoise.model import load_checkpoint, predict, resolve_device
+from audiomnist_denoise.params import FeatureParams, SamplesParams, load_params
+from audiomnist_denoise.reconstruct import SOURCES, denoised_power, griffin_lim, image_db
+from audiomnist_denoise.samples import choose_samples, sample_figure
+from audiomnist_denoise.splits import read_split
+
+RAW, NOISY, FEATURES, SPLIT = Path("data/raw"), Path("data/noisy"), Path("data/features"), Path("data/split.csv")
+MODEL, SAMPLES, FIGURES = Path("models/unet.pt"), Path("samples"), Path("plots/samples")
+
+
+def checkpoint_features(config: dict) -> FeatureParams:
+    """The feature settings the model was trained with, as its checkpoint records them."""
+    try:
+        return FeatureParams.model_validate(config["features"])
+    except (KeyError, ValidationError) as exc:
+        raise PipelineError(f"{MODEL}: no valid feature settings in the checkpoint ({type(exc).__name__})") from None
+
+
+def rows_in_test_split(index: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the feature index whose clips data/split.csv puts in the test split."""
+    split = read_split(SPLIT)
+    return index[index["clip_id"].isin(split.loc[split["split"] == "test", "clip_id"])]
+
+
+def check_cache_fits_model(images: np.ndarray, index: pd.DataFrame, settings: FeatureParams) -> None:
+    """The cached spectrograms must be made the way the model's training data was."""
+    if list(images.shape[1:]) != settings.size or (index["n_mels"] != settings.n_mels).any():
+        raise PipelineError(
+            f"{FEATURES}: spectrograms do not match the features {MODEL} was trained on "
+            f"({settings.n_mels} mels as {settings.size[0]} x {settings.size[1]}); rerun featurize and train"
+        )
+
+
+def write_sample(
+    folder: Path, figures: Path, row: pd.Series, images: dict, settings: FeatureParams, params: SamplesParams
+) -> None:
+    """The clip's three wavs and its figure; `images` holds its clean, noisy and denoised image."""
+    clip = Clip(row["speaker"], int(row["digit"]), int(row["rep"]))
+    clean, noisy = (load_resampled(root / clip.path, settings.sample_rate)[0] for root in (RAW, NOISY))
+    power = denoised_power(images["denoised"], row, settings)
+    denoised = griffin_lim(power, len(clean), settings, params.griffin_lim_iters, params.seed)
+    audio = {"clean": clean, "noisy": noisy, "denoised": denoised}
+    for source in SOURCES:
+        write_wav(folder / f"{clip.id}_{source}.wav", audio[source].astype(np.float32), settings.sample_rate)
+    sample_figure(
+        *(audio[source] for source in SOURCES),
+        *(image_db(images[source], row, source, settings) for source in SOURCES),
+        settings.sample_rate, settings.hop_length,
+        f"{clip.id}: digit {clip.digit}, speaker {clip.speaker} (test)", figures / f"{clip.id}.png",
+    )  # fmt: skip
+
+
+def main() -> str:
+    params = load_params().samples
+    device = resolve_device("auto")
+    model, config = load_checkpoint(MODEL, device)
+    settings = checkpoint_features(config)
+    clean_images, noisy_images, index = open_features(FEATURES)
+    check_cache_fits_model(noisy_images, index, settings)
+    chosen = choose_samples(rows_in_test_split(index), params.count, params.seed)
+    rows = chosen.index.to_numpy()
+    images = {"clean": clean_images[rows], "noisy": noisy_images[rows]}
+    images["denoised"] = predict(model, images["noisy"], len(rows), device)
+    with atomic_directory(SAMPLES) as folder, atomic_directory(FIGURES) as figures:
+        for position, (_, row) in enumerate(tqdm(chosen.iterrows(), total=len(chosen), desc="samples")):
+            clip_images = {source: batch[position] for source, batch in images.items()}
+            write_sample(folder, figures, row, clip_images, settings, params)
+    return f"{len(chosen)} test clips as clean, noisy and denoised wavs in {SAMPLES}/, figures in {FIGURES}/"
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,115 @@
+"""The U-Net, its initialisation, its checkpoint, and a few training steps."""
+
+import numpy as np
+import pytest
+import torch
+
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.model import UNet, build_model, initialise, load_checkpoint, predict, save_checkpoint
+from audiomnist_denoise.params import TrainParams
+from audiomnist_denoise.training import Pairs, identity_loss, mean_loss, train
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("channels, size", [([32, 64, 128], 112), ([8, 16], 32), ([4, 8, 16, 32], 64)])
+def test_output_has_the_input_shape(channels, size):
+    model = build_model(channels, "kaiming", "sigmoid", 0)
+    output = model(torch.rand(2, 1, size, size))
+    assert output.shape == (2, 1, size, size)
+    assert 0 <= output.min() and output.max() <= 1
+
+
+def test_the_studys_architecture():
+    model = build_model([32, 64, 128], "kaiming", "linear", 0)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [m.out_channels for m in model.encoders[0] if isinstance(m, torch.nn.Conv2d)] == [32, 32]
+    assert [m.out_channels for m in model.upsamplers] == [64, 32]
+    assert convs[-1].kernel_size == (1, 1) and convs[-1].out_channels == 1
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 2 * (3 + 2)
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 1  # shared, used twice
+
+
+def _conv_weights(model: UNet) -> list[torch.Tensor]:
+    return [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)][:-1]  # 3x3 convs before the head
+
+
+def test_initialisations_follow_their_scheme():
+    """Kaiming (fan-out, ReLU) gives std sqrt(2 / fan_out); Xavier uniform std sqrt(2 / (fan_in + fan_out))."""
+    kaiming, xavier, default = (build_model([16, 32], init, "sigmoid", 0) for init in ("kaiming", "xavier", "torch"))
+    for weight in _conv_weights(kaiming):
+        fan_out = weight.shape[0] * weight[0, 0].numel()
+        assert weight.std().item() == pytest.approx(np.sqrt(2 / fan_out), rel=0.15)
+    for weight in _conv_weights(xavier):
+        fan_in, fan_out = weight.shape[1] * weight[0, 0].numel(), weight.shape[0] * weight[0, 0].numel()
+        assert weight.std().item() == pytest.approx(np.sqrt(2 / (fan_in + fan_out)), rel=0.15)
+    # PyTorch's default (kaiming uniform, a=sqrt(5)) is std 1 / sqrt(3 fan_in): unlike either above.
+    for weight in _conv_weights(default):
+        fan_in = weight.shape[1] * weight[0, 0].numel()
+        assert weight.std().item() == pytest.approx(1 / np.sqrt(3 * fan_in), rel=0.15)
+
+
+def test_same_seed_same_weights_and_bad_options_are_named():
+    first, second = build_model([8, 16], "xavier", "sigmoid", 3), build_model([8, 16], "xavier", "sigmoid", 3)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+    with pytest.raises(PipelineError, match="model.init"):
+        initialise(first, "orthogonal")
+    with pytest.raises(PipelineError, match="model.output"):
+        UNet([8, 16], "tanh")
+
+
+def _pairs(count: int, size: int = 16, seed: int = 0) -> Pairs:
+    """Clean targets are smooth blobs; noisy inputs add noise to them."""
+    generator = torch.Generator().manual_seed(seed)
+    clean = torch.nn.functional.avg_pool2d(torch.rand(count, 1, size, size, generator=generator), 5, 1, 2)
+    noisy = (clean + 0.2 * torch.rand(count, 1, size, size, generator=generator)).clamp(0, 1)
+    return Pairs(noisy=noisy, clean=clean)
+
+
+def _params(**changes) -> TrainParams:
+    values = dict(lr=3e-3, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu") | changes
+    return TrainParams(**values)
+
+
+def test_training_steps_reduce_the_loss_and_log_every_step():
+    data, val = _pairs(16), _pairs(8, seed=1)
+    model = build_model([4, 8], "kaiming", "sigmoid", 0)
+    logged = []
+    model, result = train(model, data, val, _params(), CPU, lambda step, values: logged.append((step, values)))
+    assert result.steps == 16 and [step for step, _ in logged] == list(range(1, 17))
+    assert [step for step, values in logged if "val/loss" in values] == [4, 8, 12, 16]
+    assert result.final_train_loss < 0.5 * logged[0][1]["train/loss"]
+    assert mean_loss(model, val, 8, CPU) == pytest.approx(result.best_val_loss)  # the best weights are returned
+    assert result.identity_val_loss == pytest.approx(identity_loss(val))
+
+
+def test_training_is_deterministic_on_cpu():
+    def run():
+        model = build_model([4, 8], "kaiming", "sigmoid", 0)
+        return train(model, _pairs(16), _pairs(8, seed=1), _params(epochs=2), CPU, lambda *_: None)[0]
+
+    first, second = run(), run()
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+
+
+def test_checkpoint_round_trips_with_weights_only(tmp_path):
+    model = build_model([4, 8], "kaiming", "linear", 0)
+    config = {"model": {"channels": [4, 8], "init": "kaiming", "output": "linear"}, "features": {"n_mels": 16}}
+    save_checkpoint(tmp_path / "models" / "unet.pt", model, config)
+    raw = torch.load(tmp_path / "models" / "unet.pt", weights_only=True)
+    assert raw["config"] == config
+    loaded, loaded_config = load_checkpoint(tmp_path / "models" / "unet.pt")
+    images = np.random.default_rng(0).random((3, 16, 16)).astype(np.float16)
+    np.testing.assert_allclose(predict(loaded, images, 2, CPU), predict(model.eval(), images, 3, CPU), atol=1e-6)
+    assert loaded_config == config and not loaded.training
+
+
+def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
+    with pytest.raises(PipelineError, match="no such model file"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(PipelineError, match="text.pt: not a readable model checkpoint"):
+        load_checkpoint(tmp_path / "text.pt")
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(PipelineError, match="other.pt: not an audiomnist-denoise U-Net checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
