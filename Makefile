@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # DVC stages call `python`; put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup repro test bench
+.PHONY: setup repro test bench report
 
 setup: $(STAMP)
 
@@ -23,3 +23,7 @@ test: setup
 
 bench: setup
 	$(RUN) python bench/run.py
+
+# One self-contained page of metrics, charts and audio samples, readable offline (dvc plots show needs a CDN).
+report: setup
+	$(RUN) python scripts/report.py

@@ -1,0 +1,260 @@
+"""An offline report: the pipeline's metrics, charts and audio samples as one self-contained HTML page.
+
+`dvc plots show` writes pages that load Vega from a CDN, so on a machine without network
+their charts stay blank. This page holds everything inline instead: charts are PNGs drawn
+with matplotlib and embedded as base64 data URIs, audio as `data:audio/wav` URIs, styles in
+one <style> block. Any input may be missing (the pipeline may not have reached it yet): its
+place on the page says so, and only a report with no input at all is refused.
+"""
+
+import base64
+import html
+import io
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter
+
+from .errors import PipelineError
+from .fsutil import write_text_atomic
+from .plots import loss_bars
+from .reconstruct import SOURCES
+
+log = logging.getLogger(__name__)
+Parsed = TypeVar("Parsed")
+
+_STYLE = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+h1, h2, h3 { font-weight: 600; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+.tables { display: flex; flex-wrap: wrap; gap: 2em; align-items: flex-start; }
+table { border-collapse: collapse; font-size: .9em; }
+th, td { border: 1px solid #ddd; padding: .2em .6em; text-align: left; }
+td.number { text-align: right; font-family: monospace; }
+caption { font-weight: 600; text-align: left; padding-bottom: .3em; }
+img { max-width: 100%; height: auto; }
+audio { width: 100%; }
+.players { display: grid; grid-template-columns: repeat(3, 1fr); gap: 1em; }
+.source, .missing { font-size: .9em; }
+.source { color: #666; }
+.missing { background: #fff4e5; border-left: 4px solid #f0a030; padding: .4em .8em; }
+"""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Where the pipeline's outputs are. Any of them may be missing."""
+
+    metrics: dict[str, Path]  # table title -> JSON file of numbers, flat or nested
+    loss_curves: dict[str, Path]  # series label -> TSV with columns step and loss
+    group_tables: dict[str, Path]  # group column -> CSV with that column, then mse, identity_mse, clips
+    sample_figures: Path  # folder of {clip_id}.png
+    sample_audio: Path  # folder of {clip_id}_{source}.wav, one per source in reconstruct.SOURCES
+
+    def any_present(self) -> bool:
+        files = [*self.metrics.values(), *self.loss_curves.values(), *self.group_tables.values()]
+        return any(path.is_file() for path in files) or any(self.sample_figures.glob("*.png"))
+
+
+class _Unavailable(Exception):
+    """An input the page cannot show; the message takes its place on the page."""
+
+
+def _parsed(path: Path, parse: Callable[[Path], Parsed]) -> Parsed:
+    """`parse(path)`; a missing file, or one that does not read or parse, as _Unavailable naming it."""
+    if not path.is_file():
+        raise _Unavailable(f"{path} not found")
+    try:
+        return parse(path)
+    except (OSError, ValueError) as exc:  # e.g. read while the pipeline rewrites it
+        raise _Unavailable(f"{path} could not be read ({type(exc).__name__})") from None
+
+
+def _read_json(path: Path) -> dict:
+    values = _parsed(path, lambda path: json.loads(path.read_text()))
+    if not isinstance(values, dict):
+        raise _Unavailable(f"{path} holds no object of named values")
+    return values
+
+
+def _read_table(path: Path, columns: list[str], sep: str = ",", text_column: str | None = None) -> pd.DataFrame:
+    """The file's `columns`, rows with a missing value dropped; `text_column` stays text (speaker "07", not 7)."""
+    dtype = {text_column: str} if text_column else None
+    table = _parsed(path, lambda path: pd.read_csv(path, sep=sep, dtype=dtype))
+    absent = [column for column in columns if column not in table.columns]
+    if absent:
+        raise _Unavailable(f"{path} has no column {', '.join(absent)}")
+    return table[columns].dropna()
+
+
+def _note(missing: str) -> str:
+    """A visible note where an input could not be shown; logged too, so `make report` says it as well."""
+    log.warning("%s; left out of the report", missing)
+    return f'<p class="missing">Not shown: {html.escape(missing)}.</p>'
+
+
+def _shown_or_noted(render: Callable[..., str], *args: object) -> str:
+    """`render(*args)`, or where an input is unavailable, a note saying which and why."""
+    try:
+        return render(*args)
+    except _Unavailable as missing:
+        return _note(str(missing))
+
+
+def _data_uri(mime: str, data: bytes) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _image(png: bytes, alt: str) -> str:
+    return f'<img src="{_data_uri("image/png", png)}" alt="{html.escape(alt)}">'
+
+
+def _source_line(*paths: Path) -> str:
+    if not paths:
+        return ""
+    return f'<p class="source">From {", ".join(f"<code>{html.escape(str(path))}</code>" for path in paths)}</p>'
+
+
+def _figure_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})  # no version stamp: same numbers, same bytes
+    return buffer.getvalue()
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
+    """Nested keys joined with dots, as `dvc metrics show` names them: {"val": {"loss": 1}} -> {"val.loss": 1}."""
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        flat |= _flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+    return flat
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f'<td class="number">{value:.6g}</td>'
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f'<td class="number">{value}</td>'
+    if isinstance(value, list):
+        return f"<td>{html.escape(', '.join(map(str, value)))}</td>"
+    return f"<td>{'n/a' if value is None else html.escape(str(value))}</td>"
+
+
+def _metrics_table(title: str, path: Path) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(name)}</th>{_cell(value)}</tr>" for name, value in _flatten(_read_json(path)).items()
+    )
+    caption = f"{html.escape(title)} <code>{html.escape(str(path))}</code>"
+    return f"<table><caption>{caption}</caption>{rows}</table>"
+
+
+def metrics_section(files: dict[str, Path]) -> str:
+    """One table of metric names and values per JSON file."""
+    tables = "".join(f"<div>{_shown_or_noted(_metrics_table, title, path)}</div>" for title, path in files.items())
+    return f'<h2>Metrics</h2><div class="tables">{tables}</div>'
+
+
+def loss_curve_png(curves: dict[str, pd.DataFrame]) -> bytes:
+    """The loss of each series against the training step, on one log-scaled axis (the loss falls by decades)."""
+    figure = Figure(figsize=(9, 4), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for label, curve in curves.items():
+        axes.plot(curve["step"], curve["loss"], marker="o" if len(curve) < 50 else None, markersize=3, label=label)
+    axes.set(xlabel="step", ylabel="loss (MSE)", yscale="log", title="Training and validation loss")
+    for ticks in (axes.yaxis.set_major_formatter, axes.yaxis.set_minor_formatter):
+        ticks(FormatStrFormatter("%g"))  # 0.04 reads faster than 4 x 10^-2
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend()
+    return _figure_png(figure)
+
+
+def loss_curve_section(files: dict[str, Path]) -> str:
+    """The loss curves drawn together; a series whose file is unavailable is noted and left out."""
+    curves, notes = {}, []
+    for label, path in files.items():
+        try:
+            curves[label] = _read_table(path, ["step", "loss"], sep="\t")
+        except _Unavailable as missing:
+            notes.append(_note(str(missing)))
+    chart = _image(loss_curve_png(curves), "loss against step") if curves else ""
+    return f"<h2>Loss curves</h2>{_source_line(*files.values())}{chart}{''.join(notes)}"
+
+
+def group_bars_png(means: pd.DataFrame, by: str) -> bytes:
+    """plots.loss_bars' figure (model beside identity per group), which writes a file, as PNG bytes."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bars.png"
+        loss_bars(means, by, path, f"Mean test loss per {by.replace('_', ' ')}")
+        return path.read_bytes()
+
+
+def _group_chart(by: str, path: Path) -> str:
+    means = _read_table(path, [by, "mse", "identity_mse", "clips"], text_column=by)
+    return _image(group_bars_png(means, by), f"mean test loss per {by}")
+
+
+def group_section(files: dict[str, Path]) -> str:
+    """Per group table, the model's mean test MSE beside the identity baseline's."""
+    charts = "".join(
+        f"<h3>By {html.escape(by.replace('_', ' '))}</h3>{_source_line(path)}" + _shown_or_noted(_group_chart, by, path)
+        for by, path in files.items()
+    )
+    return f"<h2>Test loss per group</h2><p>Lower is better; the grey bar is the noisy input itself.</p>{charts}"
+
+
+def _audio_player(path: Path) -> str:
+    return f'<audio controls preload="metadata" src="{_data_uri("audio/wav", _parsed(path, Path.read_bytes))}"></audio>'
+
+
+def _png_file(path: Path) -> str:
+    return _image(_parsed(path, Path.read_bytes), path.stem)
+
+
+def _sample(figure: Path, audio_folder: Path) -> str:
+    """The clip's figure, then a player per source; the clip id is the figure's name."""
+    clip_id = figure.stem
+    players = "".join(
+        f"<div>{source}{_shown_or_noted(_audio_player, audio_folder / f'{clip_id}_{source}.wav')}</div>"
+        for source in SOURCES
+    )
+    return f'<h3>{html.escape(clip_id)}</h3>{_shown_or_noted(_png_file, figure)}<div class="players">{players}</div>'
+
+
+def samples_section(figure_folder: Path, audio_folder: Path) -> str:
+    """Each sample's figure with players for its clean, noisy and denoised audio."""
+    figures = sorted(figure_folder.glob("*.png"))
+    if figures:
+        body = "".join(_sample(figure, audio_folder) for figure in figures)
+    else:
+        body = _note(f"no sample figures in {figure_folder}")
+    return f"<h2>Samples</h2>{_source_line(figure_folder, audio_folder)}{body}"
+
+
+def build_report(inputs: ReportInputs, title: str = "audiomnist-denoise report") -> str:
+    """The whole page as one string, every chart, image and sound inline."""
+    sections = (
+        metrics_section(inputs.metrics),
+        loss_curve_section(inputs.loss_curves),
+        group_section(inputs.group_tables),
+        samples_section(inputs.sample_figures, inputs.sample_audio),
+    )
+    head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style>'
+    body = f"<h1>{html.escape(title)}</h1>\n" + "\n".join(sections)
+    page = f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head>\n<body>{body}\n</body></html>\n'
+    # write_text_atomic writes in the locale's encoding: an ASCII page (the rest as character references) suits any.
+    return page.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def write_report(inputs: ReportInputs, output: Path) -> None:
+    """Write the page to `output` through a temporary file; a PipelineError if none of the inputs exists."""
+    if not inputs.any_present():
+        first = next(iter(inputs.metrics.values()), inputs.sample_figures)
+        raise PipelineError(f"no pipeline outputs to report (e.g. no {first}); run the pipeline first (make repro)")
+    write_text_atomic(output, build_report(inputs))
