@@ -30,6 +30,11 @@ def test_the_studys_architecture():
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 1  # shared, used twice
 
 
+def _same_weights(first: UNet, second: UNet) -> bool:
+    pairs = zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    return all(torch.equal(a, b) for a, b in pairs)
+
+
 def _conv_weights(model: UNet) -> list[torch.Tensor]:
     return [m.weight for m in model.modules() if isinstance(m, torch.nn.Conv2d)][:-1]  # 3x3 convs before the head
 
@@ -51,7 +56,7 @@ def test_initialisations_follow_their_scheme():
 
 def test_same_seed_same_weights_and_bad_options_are_named():
     first, second = build_model([8, 16], "xavier", "sigmoid", 3), build_model([8, 16], "xavier", "sigmoid", 3)
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+    assert _same_weights(first, second)
     with pytest.raises(PipelineError, match="model.init"):
         initialise(first, "orthogonal")
     with pytest.raises(PipelineError, match="model.output"):
@@ -89,7 +94,7 @@ def test_training_is_deterministic_on_cpu():
         return train(model, _pairs(16), _pairs(8, seed=1), _params(epochs=2), CPU, lambda *_: None)[0]
 
     first, second = run(), run()
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True))
+    assert _same_weights(first, second)
 
 
 def test_checkpoint_round_trips_with_weights_only(tmp_path):
