@@ -5,7 +5,13 @@ from pathlib import Path
 
 from _stage import run
 
-from audiomnist_denoise.corpus import META_FILE, check_speakers_have_metadata, find_clips, read_raw_metadata
+from audiomnist_denoise.corpus import (
+    META_FILE,
+    check_speakers_have_metadata,
+    clean_metadata,
+    find_clips,
+    read_raw_metadata,
+)
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.splits import assign_splits, choose_test_speakers, split_summary
@@ -16,9 +22,11 @@ RAW, SPLIT, METRICS = Path("data/raw"), Path("data/split.csv"), Path("metrics/sp
 def main() -> str:
     split = load_params().split
     clips = find_clips(RAW)
-    check_speakers_have_metadata(clips, read_raw_metadata(RAW / META_FILE), str(RAW / META_FILE))
+    entries = read_raw_metadata(RAW / META_FILE)
+    check_speakers_have_metadata(clips, entries, str(RAW / META_FILE))
     speakers = [clip.speaker for clip in clips]
-    test_speakers = choose_test_speakers(speakers, split.test_speakers, split.n_test_speakers, split.seed)
+    genders = clean_metadata(entries, str(RAW / META_FILE))[0].set_index("speaker").gender.to_dict()
+    test_speakers = choose_test_speakers(speakers, split.test_speakers, split.n_test_speakers, split.seed, genders)
     table = assign_splits(clips, test_speakers, split.val_fraction, split.val_by, split.seed)
     summary = split_summary(table)
     write_text_atomic(SPLIT, table.to_csv(index=False))

@@ -206,3 +206,21 @@ def test_split_summary_for_speaker_validation():
     assert summary["speakers"] == {"train": 3, "val": 1, "test": 2}
     assert summary["test_speakers"] == ["02", "05"]
     assert list(summary["clips_per_digit"]["val"]) == [str(d) for d in range(10)]
+
+
+def test_drawn_test_speakers_are_stratified_by_gender():
+    """3 women and 7 men, 5 test speakers: every seed draws both genders, in proportion (1 or 2 women)."""
+    speakers = [f"{n:02d}" for n in range(1, 11)]
+    genders = {speaker: "female" if int(speaker) <= 3 else "male" for speaker in speakers}
+    for seed in range(20):
+        chosen = choose_test_speakers(speakers, None, 5, seed, genders)
+        women = sum(genders[speaker] == "female" for speaker in chosen)
+        assert len(chosen) == 5 and women in (1, 2)
+
+
+def test_gender_stratification_steps_aside_when_it_cannot_hold():
+    """One woman cannot be split between test and training: the draw is then plain, not an error."""
+    speakers = [f"{n:02d}" for n in range(1, 7)]
+    genders = {speaker: "female" if speaker == "01" else "male" for speaker in speakers}
+    assert len(choose_test_speakers(speakers, None, 2, 0, genders)) == 2
+    assert len(choose_test_speakers(speakers[:4], None, 1, 0, dict.fromkeys(speakers[:4], "male"))) == 1

@@ -1,11 +1,12 @@
 """Speaker-grouped splits: test speakers never seen in training, and a validation set
 balanced across speakers and digits (or made of whole speakers)."""
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit, train_test_split
 
 from .corpus import Clip
 from .errors import PipelineError
@@ -25,8 +26,15 @@ def read_split(path: Path) -> pd.DataFrame:
     return table
 
 
-def choose_test_speakers(speakers: list[str], explicit: list[str] | None, count: int, seed: int) -> list[str]:
-    """The explicit list if given, else `count` speakers drawn with `seed`; sorted."""
+def choose_test_speakers(
+    speakers: list[str], explicit: list[str] | None, count: int, seed: int, genders: dict[str, str] | None = None
+) -> list[str]:
+    """The explicit list if given, else `count` speakers drawn with `seed`; sorted.
+
+    With `genders` (speaker -> gender) the draw is stratified by gender where it can
+    be (every gender with two or more speakers, and room for each in the count), so the
+    test set has women and men in the corpus's proportion and per-gender results exist.
+    """
     speakers = sorted(set(speakers))
     if explicit is not None:
         unknown = sorted(set(explicit) - set(speakers))
@@ -44,8 +52,16 @@ def choose_test_speakers(speakers: list[str], explicit: list[str] | None, count:
         raise PipelineError(
             f"split.n_test_speakers: {count} test speakers leave none to train on (the corpus has {len(speakers)})"
         )
-    rng = np.random.default_rng(seed)
-    return sorted(rng.choice(speakers, size=count, replace=False).tolist())
+    strata = [genders[speaker] for speaker in speakers] if genders else None
+    if strata and not _can_stratify(strata, count):
+        strata = None
+    _, chosen = train_test_split(speakers, test_size=count, stratify=strata, random_state=seed)
+    return sorted(chosen)
+
+
+def _can_stratify(strata: list[str], count: int) -> bool:
+    sizes = Counter(strata).values()
+    return min(sizes) >= 2 and len(sizes) <= count < len(strata) - len(sizes) + 1
 
 
 def _validation_rows(rest: pd.DataFrame, fraction: float, by: str, seed: int) -> np.ndarray:
