@@ -7,6 +7,7 @@ noisy peak (`features.prediction_db_range`).
 """
 
 import librosa
+import noisereduce
 import numpy as np
 import pandas as pd
 
@@ -95,3 +96,13 @@ def mask_denoise(noisy: np.ndarray, estimate: np.ndarray, settings: FeatureParam
 def oracle_mask(clean: np.ndarray, noisy: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """The ceiling of any mel-gain method: the clean clip's own mel power as the estimate."""
     return mask_denoise(noisy, mel_power(clean, settings), settings)
+
+
+def oracle_griffinlim(clean: np.ndarray, settings: FeatureParams, n_iter: int, seed: int) -> np.ndarray:
+    """The ceiling of any mel-plus-Griffin-Lim method: the clean clip's own mel power, phase lost."""
+    return griffin_lim(mel_power(clean, settings), len(clean), settings, n_iter, seed)
+
+
+def spectral_gating(noisy: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The classical baseline users reach for first: noisereduce's stationary spectral gating."""
+    return noisereduce.reduce_noise(y=np.asarray(noisy, np.float32), sr=sample_rate, stationary=True).astype(np.float32)
