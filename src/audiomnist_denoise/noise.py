@@ -4,7 +4,6 @@ SNR is the power of the whole clean clip over the power of the added noise. Nois
 clips are written as 32-bit float wavs, so a loud mix is never clipped.
 """
 
-import logging
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -16,8 +15,6 @@ from .corpus import Clip, find_clips, read_audio
 from .errors import PipelineError
 from .fsutil import atomic_directory, write_wav
 from .parallel import map_progress
-
-log = logging.getLogger(__name__)
 
 NOISE_FILE_SUFFIXES = (".wav", ".flac", ".ogg")
 # Exponent of the power spectrum, power ~ 1 / f**exponent.

@@ -1,7 +1,6 @@
 """Filling a raw corpus folder from a source: the embedded synthetic corpus or AudioMNIST."""
 
 import json
-import logging
 import shutil
 from functools import partial
 from pathlib import Path
@@ -23,7 +22,6 @@ from .errors import PipelineError
 from .fsutil import atomic_directory, write_wav
 from .parallel import map_progress
 
-log = logging.getLogger(__name__)
 _LISTED_PROBLEMS = 20
 
 
