@@ -31,6 +31,37 @@ def overall_table(metrics: dict, training: dict) -> str:
     return "\n".join(rows)
 
 
+METHODS = {
+    "noisy": "noisy input (identity)",
+    "spectral_gating": "spectral gating (noisereduce)",
+    "unet_griffinlim": "U-Net + Griffin-Lim",
+    "unet_mask": "U-Net as a mel gain on the noisy STFT",
+    "oracle_griffinlim": "ceiling: clean mel + Griffin-Lim",
+    "oracle_mask": "ceiling: ideal mel gain on the noisy STFT",
+}
+
+
+def methods_table(metrics: dict) -> str:
+    """One row per denoising method: its mean speech-quality scores on the test speakers."""
+    rows = ["| method | SI-SDR (dB) | PESQ | STOI | ESTOI |", "|---|---|---|---|---|"]
+    for method, label in METHODS.items():
+        si_sdr, pesq, stoi, estoi = (
+            metrics[f"test.{method}.{metric}"] for metric in ("si_sdr", "pesq", "stoi", "estoi")
+        )
+        rows.append(f"| `{method}`: {label} | {si_sdr:.2f} | {pesq:.3f} | {stoi:.3f} | {estoi:.3f} |")
+    return "\n".join(rows)
+
+
+def quality_by_group_table(path: Path, column: str, metric: str) -> str:
+    """`metric` of every method per group of test clips."""
+    table = pd.read_csv(path, dtype={column: str})
+    header = f"| {column.replace('_', ' ')} | " + " | ".join(f"`{method}`" for method in METHODS) + " |"
+    rows = [header, "|---" * (len(METHODS) + 1) + "|"]
+    for _, row in table.iterrows():
+        rows.append(f"| {row[column]} | " + " | ".join(f"{row[f'{method}_{metric}']:.3f}" for method in METHODS) + " |")
+    return "\n".join(rows)
+
+
 def group_table(path: Path, column: str) -> str:
     table = pd.read_csv(path, dtype={column: str})
     header = f"| {column.replace('_', ' ')} | clips | U-Net MSE | identity MSE |\n|---|---|---|---|"
@@ -44,6 +75,11 @@ def results_section() -> str:
     parts = [overall_table(metrics, training)]
     parts += [f"Test clips by {column}:\n\n{group_table(GROUPS / f'{name}.csv', column)}" for column, name in groups]
     parts.append(f"By age band:\n\n{group_table(GROUPS / 'by_age.csv', 'age_band')}")
+    parts.append(f"Speech quality of each method on the test clips:\n\n{methods_table(metrics)}")
+    for metric, label in (("stoi", "STOI"), ("pesq", "PESQ")):
+        for column, name in (("speaker", "by_speaker"), ("gender", "by_gender")):
+            table = quality_by_group_table(GROUPS / f"{name}.csv", column, metric)
+            parts.append(f"{label} by test {column}:\n\n{table}")
     return "\n\n".join(parts)
 
 

@@ -1,4 +1,5 @@
-"""Stage `evaluate`: the model's val and test loss against the identity baseline, and the test loss per group of clips.
+"""Stage `evaluate`: the model's val and test loss against the identity baseline, the speech quality of
+every denoising method on the test clips, and both per group of test clips.
 
 Writes metrics/eval.json, plots/eval/by_{digit,speaker,gender,accent,age}.csv and two figures.
 """
@@ -6,18 +7,25 @@ Writes metrics/eval.json, plots/eval/by_{digit,speaker,gender,accent,age}.csv an
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from _stage import run
 
-from audiomnist_denoise.corpus import META_FILE, load_metadata
-from audiomnist_denoise.evaluation import clip_table, flat_metrics, group_means, score_clips
-from audiomnist_denoise.feature_cache import INDEX_FILE, open_features
+from audiomnist_denoise.corpus import META_FILE, load_metadata, parse_clip_path
+from audiomnist_denoise.enhance import enhance
+from audiomnist_denoise.evaluation import clip_table, flat_metrics, group_means, rounded, score_clips
+from audiomnist_denoise.feature_cache import INDEX_FILE, load_resampled, open_features
 from audiomnist_denoise.fsutil import write_text_atomic
-from audiomnist_denoise.model import load_checkpoint, resolve_device
+from audiomnist_denoise.model import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.plots import loss_bars
+from audiomnist_denoise.quality import METRICS as QUALITY_METRICS
+from audiomnist_denoise.quality import group_quality, method_means, stoi_by_group
+from audiomnist_denoise.quality import score_clips as score_audio
 from audiomnist_denoise.splits import read_split
 
-MODEL, FEATURES, SPLIT, RAW = Path("models/unet.pt"), Path("data/features"), Path("data/split.csv"), Path("data/raw")
+MODEL, FEATURES, SPLIT = Path("models/unet.pt"), Path("data/features"), Path("data/split.csv")
+RAW, NOISY = Path("data/raw"), Path("data/noisy")
 METRICS, PLOTS = Path("metrics/eval.json"), Path("plots/eval")
 GROUP_TABLES = {
     "digit": "by_digit.csv",
@@ -33,6 +41,32 @@ FIGURES = {
 TABLE_COLUMNS = ["mse", "identity_mse", "clips"]  # after the group column; `dvc plots` draws x = group, y = mse
 
 
+def load_test_audio(test: pd.DataFrame, rate: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The clean and noisy recordings of the test clips at `rate`, in the table's order."""
+    clips = [parse_clip_path(Path(row.speaker) / f"{row.clip_id}.wav") for row in test.itertuples()]
+    return tuple([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (RAW, NOISY))
+
+
+def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips."""
+    clean, noisy = load_test_audio(test, features.sample_rate)
+    outputs = enhance(
+        model, clean, noisy, features, settings.griffin_lim_iters, settings.griffin_lim_start, settings.seed, device,
+        settings.batch_size,
+    )  # fmt: skip
+    scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
+    stoi = {by: stoi_by_group(clean, outputs, test[by], features.sample_rate, settings.workers) for by in GROUP_TABLES}
+    speaker_estoi = stoi_by_group(clean, outputs, test.speaker, features.sample_rate, settings.workers, extended=True)
+    means = method_means(scores, stoi["speaker"], speaker_estoi)
+    metrics = {
+        f"test.{method}.{metric}": rounded(means.loc[method, metric])
+        for method in means.index
+        for metric in QUALITY_METRICS
+    }
+    groups = {by: group_quality(scores, test[by].reset_index(drop=True), stoi[by]) for by in GROUP_TABLES}
+    return metrics, groups
+
+
 def main() -> str:
     settings = load_params().evaluate
     clean, noisy, index = open_features(FEATURES)
@@ -41,22 +75,27 @@ def main() -> str:
         index_source=str(FEATURES / INDEX_FILE), split_source=str(SPLIT), metadata_source=str(RAW / META_FILE),
     )  # fmt: skip
     device = resolve_device("auto")
-    model, _ = load_checkpoint(MODEL, device)
+    model, config = load_checkpoint(MODEL, device)
     table["mse"], table["identity_mse"] = score_clips(
         model, clean, noisy, table.row.to_numpy(), settings.batch_size, device
     )
-    metrics = flat_metrics(table)
+    test = table[table.split == "test"].reset_index(drop=True)
+    quality, quality_by_group = speech_quality(test, model, checkpoint_features(config, MODEL), settings, device)
+    metrics = flat_metrics(table) | quality
     write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
-    test = table[table.split == "test"]
     for by, name in GROUP_TABLES.items():
         means = group_means(test, by)
-        write_text_atomic(PLOTS / name, means[[by, *TABLE_COLUMNS]].to_csv(index=False, float_format="%.6g"))
+        table_of_group = means[[by, *TABLE_COLUMNS]].merge(
+            quality_by_group[by].reset_index(), on=by, validate="one_to_one"
+        )
+        write_text_atomic(PLOTS / name, table_of_group.to_csv(index=False, float_format="%.6g"))
         if by in FIGURES:
             figure, title = FIGURES[by]
             loss_bars(means, by, PLOTS / figure, title)
     return (
         f"test MSE {metrics['test.mse']} vs identity {metrics['test.identity_mse']} "
-        f"(ratio {metrics['test.mse_ratio']}) on {metrics['test.clips']} clips, {device}; {METRICS}, {PLOTS}"
+        f"(ratio {metrics['test.mse_ratio']}) on {metrics['test.clips']} clips, {device}; "
+        f"PESQ {metrics['test.noisy.pesq']} noisy, {metrics['test.unet_mask.pesq']} unet_mask; {METRICS}, {PLOTS}"
     )
 
 

@@ -5,29 +5,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from _stage import run
-from pydantic import ValidationError
 from tqdm import tqdm
 
 from audiomnist_denoise.corpus import Clip
+from audiomnist_denoise.enhance import griffin_lim_audio
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.feature_cache import load_resampled, open_features
+from audiomnist_denoise.features import mel_power
 from audiomnist_denoise.fsutil import atomic_directory, write_wav
-from audiomnist_denoise.model import load_checkpoint, predict, resolve_device
+from audiomnist_denoise.model import checkpoint_features, load_checkpoint, predict, resolve_device
 from audiomnist_denoise.params import FeatureParams, SamplesParams, load_params
-from audiomnist_denoise.reconstruct import SOURCES, denoised_power, griffin_lim, image_db
+from audiomnist_denoise.reconstruct import SOURCES, denoised_power, image_db
 from audiomnist_denoise.samples import choose_samples, sample_figure
 from audiomnist_denoise.splits import read_split
 
 RAW, NOISY, FEATURES, SPLIT = Path("data/raw"), Path("data/noisy"), Path("data/features"), Path("data/split.csv")
 MODEL, SAMPLES, FIGURES = Path("models/unet.pt"), Path("samples"), Path("plots/samples")
-
-
-def checkpoint_features(config: dict) -> FeatureParams:
-    """The feature settings the model was trained with, as its checkpoint records them."""
-    try:
-        return FeatureParams.model_validate(config["features"])
-    except (KeyError, ValidationError) as exc:
-        raise PipelineError(f"{MODEL}: no valid feature settings in the checkpoint ({type(exc).__name__})") from None
 
 
 def rows_in_test_split(index: pd.DataFrame) -> pd.DataFrame:
@@ -51,8 +44,10 @@ def write_sample(
     """The clip's three wavs and its figure; `images` holds its clean, noisy and denoised image."""
     clip = Clip(row["speaker"], int(row["digit"]), int(row["rep"]))
     clean, noisy = (load_resampled(root / clip.path, settings.sample_rate)[0] for root in (RAW, NOISY))
-    power = denoised_power(images["denoised"], row, settings)
-    denoised = griffin_lim(power, len(clean), settings, params.griffin_lim_iters, params.seed)
+    # capped at the noisy power, as enhance.estimate_clean_mel does for the unet_griffinlim method
+    power = np.minimum(denoised_power(images["denoised"], row, settings), mel_power(noisy, settings))
+    iters, start = params.griffin_lim_iters, params.griffin_lim_start
+    denoised = griffin_lim_audio([power], [noisy], settings, iters, start, params.seed, "cpu")[0]
     audio = {"clean": clean, "noisy": noisy, "denoised": denoised}
     for source in SOURCES:
         write_wav(folder / f"{clip.id}_{source}.wav", audio[source].astype(np.float32), settings.sample_rate)
@@ -68,7 +63,7 @@ def main() -> str:
     params = load_params().samples
     device = resolve_device("auto")
     model, config = load_checkpoint(MODEL, device)
-    settings = checkpoint_features(config)
+    settings = checkpoint_features(config, MODEL)
     clean_images, noisy_images, index = open_features(FEATURES)
     check_cache_fits_model(noisy_images, index, settings)
     chosen = choose_samples(rows_in_test_split(index), params.count, params.seed)

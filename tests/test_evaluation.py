@@ -1,7 +1,6 @@
 """Evaluation: per-clip losses, means per group, age bands, flat metrics, figures, and the evaluate stage end to end."""
 
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -10,11 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import torch
-from conftest import REPO, speaker_entry
+import yaml
+from conftest import REPO, speaker_entry, tone
 from torch import nn
 
+from audiomnist_denoise.audio_metrics import si_sdr, stoi_concatenated
 from audiomnist_denoise.corpus import META_FILE, clean_metadata
+from audiomnist_denoise.enhance import METHODS
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation import (
     CLIP_COLUMNS,
@@ -28,7 +31,9 @@ from audiomnist_denoise.evaluation import (
 )
 from audiomnist_denoise.feature_cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
 from audiomnist_denoise.model import build_model, load_checkpoint, predict, save_checkpoint
+from audiomnist_denoise.params import load_params
 from audiomnist_denoise.plots import loss_bars
+from audiomnist_denoise.quality import METRICS as QUALITY_METRICS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CPU = torch.device("cpu")
@@ -273,10 +278,37 @@ def write_project(root: Path, size: int = 16) -> dict[str, np.ndarray]:
     split.to_csv(root / "data" / "split.csv", index=False)
     (root / "data" / "raw").mkdir()
     (root / "data" / "raw" / META_FILE).write_text(json.dumps(metadata_entries(), indent=4))
-    shutil.copy(REPO / "params.yaml", root / "params.yaml")
-    config = {"model": {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}}
+    audio = write_recordings(root / "data", index)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["evaluate"] |= {"griffin_lim_iters": 2, "workers": 1}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    config = {"model": {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}, "features": AUDIO_FEATURES}
     save_checkpoint(root / "models" / "unet.pt", build_model(**config["model"], seed=0), config)
-    return {"clean": clean, "noisy": noisy, "split": split.split.to_numpy(), "digit": index.digit.to_numpy()}
+    return {"clean": clean, "noisy": noisy, "split": split.split.to_numpy(), "digit": index.digit.to_numpy()} | audio
+
+
+# The feature settings recorded in the stage test's checkpoint: what its speech-quality part uses.
+AUDIO_FEATURES = (
+    load_params(REPO / "params.yaml")
+    .features.model_copy(update={"sample_rate": 16000, "n_mels": 32, "n_fft": 512, "hop_length": 128, "size": [16, 16]})
+    .model_dump()
+)
+
+
+def write_recordings(data: Path, index: pd.DataFrame) -> dict[str, list[np.ndarray]]:
+    """A clean tone and a noisy copy (float32, as the mix stage writes) of every clip, at 16 kHz."""
+    rng = np.random.default_rng(1)
+    audio = {"clean_audio": [], "noisy_audio": []}
+    for row in index.itertuples():
+        clean = tone(0.6, 16000, 120 + 30 * row.digit, seed=row.rep)
+        noisy = (clean + 0.05 * rng.standard_normal(len(clean))).astype(np.float32)
+        for folder, samples in (("raw", clean), ("noisy", noisy)):
+            path = data / folder / row.speaker / f"{row.clip_id}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, samples, 16000, subtype="FLOAT")
+        audio["clean_audio"].append(clean)
+        audio["noisy_audio"].append(noisy)
+    return audio
 
 
 def run_stage(root: Path) -> subprocess.CompletedProcess:
@@ -311,7 +343,8 @@ def test_evaluate_stage_writes_metrics_tables_and_figures_that_agree_with_a_dire
         "loss_by_digit.png", "loss_by_speaker.png",
     ]  # fmt: skip
     by_digit = pd.read_csv(plots / "by_digit.csv")
-    assert by_digit.columns.tolist() == ["digit", "mse", "identity_mse", "clips"]
+    assert by_digit.columns.tolist()[:4] == ["digit", "mse", "identity_mse", "clips"]
+    assert by_digit.columns.tolist()[4:] == [f"{m}_{metric}" for m in METHODS for metric in ("si_sdr", "pesq", "stoi")]
     assert by_digit.digit.tolist() == list(DIGITS)
     assert by_digit.clips.tolist() == [4, 4, 4]
     assert by_digit.mse.tolist() == pytest.approx(expected_by_digit, rel=1e-5)
@@ -323,6 +356,16 @@ def test_evaluate_stage_writes_metrics_tables_and_figures_that_agree_with_a_dire
     assert pd.read_csv(plots / "by_accent.csv").accent.tolist() == ["american", "german"]
     for figure in ("loss_by_digit.png", "loss_by_speaker.png"):
         assert (plots / figure).read_bytes().startswith(PNG_SIGNATURE)
+
+    # Speech quality of every method on the test clips, from the recordings.
+    assert all(metrics[f"test.{method}.{metric}"] is not None for method in METHODS for metric in QUALITY_METRICS)
+    clean, noisy = ([data[name][i] for i in np.flatnonzero(test)] for name in ("clean_audio", "noisy_audio"))
+    expected_noisy_sdr = np.mean([si_sdr(reference, audio) for reference, audio in zip(clean, noisy, strict=True)])
+    assert metrics["test.noisy.si_sdr"] == pytest.approx(expected_noisy_sdr, rel=1e-5)
+    per_speaker = [stoi_concatenated(clean[k : k + 6], noisy[k : k + 6], 16000) for k in (0, 6)]
+    assert metrics["test.noisy.stoi"] == pytest.approx(np.mean(per_speaker), rel=1e-5)
+    assert metrics["test.oracle_mask.si_sdr"] > metrics["test.noisy.si_sdr"]
+    assert by_speaker.noisy_stoi.tolist() == pytest.approx(per_speaker, rel=1e-5)
 
 
 def test_evaluate_stage_stops_with_one_line_when_a_test_speaker_lacks_metadata(tmp_path: Path):

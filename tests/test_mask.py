@@ -7,10 +7,11 @@ from conftest import REPO
 from audiomnist_denoise import tts
 from audiomnist_denoise.audio_metrics import si_sdr
 from audiomnist_denoise.corpus import Clip
+from audiomnist_denoise.enhance import griffin_lim_audio
 from audiomnist_denoise.features import mel_power
 from audiomnist_denoise.noise import NoiseMaker, mix_clip
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.reconstruct import mask_denoise, oracle_griffinlim, oracle_mask, spectral_gating
+from audiomnist_denoise.reconstruct import mask_denoise, oracle_mask, spectral_gating
 
 SETTINGS = load_params(REPO / "params.yaml").features.model_copy(update={"sample_rate": 16000, "n_mels": 64})
 CLEAN = tts.synthesize_clip("04", 5, 0, 16000, 0) / 32768.0
@@ -49,10 +50,33 @@ def test_spectral_gating_baseline_reduces_stationary_noise():
     assert si_sdr(CLEAN, denoised) > si_sdr(CLEAN, NOISY) + 3.0
 
 
-def test_oracle_griffinlim_keeps_the_clean_spectrum_but_not_its_phase():
-    """Phase is lost, so SI-SDR says little; the magnitude is close to the clean one."""
-    rebuilt = oracle_griffinlim(CLEAN, SETTINGS, 32, 0)
-    assert len(rebuilt) == len(CLEAN)
+def oracle_griffinlim(start: str) -> np.ndarray:
+    """Griffin-Lim from the clean mel power at the noisy clip's length, as enhance's oracle_griffinlim."""
+    return griffin_lim_audio([mel_power(CLEAN, SETTINGS)], [NOISY], SETTINGS, 32, start, 0, "cpu")[0]
+
+
+def loud_mel_db_error(rebuilt: np.ndarray) -> float:
+    """Mean |dB difference| of the mel power from the clean clip's, over bins within 40 dB of its peak."""
     clean_db, rebuilt_db = (10 * np.log10(mel_power(x, SETTINGS) + 1e-10) for x in (CLEAN, rebuilt))
     loud = clean_db > clean_db.max() - 40
-    assert np.mean(np.abs(clean_db[loud] - rebuilt_db[loud])) < 3.0
+    return float(np.mean(np.abs(clean_db[loud] - rebuilt_db[loud])))
+
+
+def test_oracle_griffinlim_keeps_the_clean_spectrum_but_not_its_phase():
+    """From a random phase, phase is lost, so SI-SDR says little; the magnitude is close to the clean one
+    (1.07 to 1.12 dB over seeds 0 to 2; SI-SDR -18 to -10 dB)."""
+    rebuilt = oracle_griffinlim("random")
+    assert len(rebuilt) == len(CLEAN) and rebuilt.dtype == np.float32
+    assert loud_mel_db_error(rebuilt) < 3.0
+    assert si_sdr(CLEAN, rebuilt) < 0.0
+
+
+def test_oracle_griffinlim_from_the_noisy_phase_gets_closer_to_the_clean_waveform():
+    """The noisy phase is the clean one wherever speech dominates: from it the waveform comes out far
+    closer than from a random phase (measured -1.8 dB against -10.3 dB) and closer than the noisy clip
+    itself (-8 dB), while the magnitude stays as close (1.11 dB)."""
+    rebuilt = oracle_griffinlim("noisy")
+    assert len(rebuilt) == len(CLEAN) and rebuilt.dtype == np.float32
+    assert loud_mel_db_error(rebuilt) < 3.0
+    assert si_sdr(CLEAN, rebuilt) > si_sdr(CLEAN, oracle_griffinlim("random")) + 5.0
+    assert si_sdr(CLEAN, rebuilt) > si_sdr(CLEAN, NOISY) + 3.0

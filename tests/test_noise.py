@@ -10,7 +10,15 @@ from conftest import make_corpus
 
 from audiomnist_denoise.corpus import Clip, find_clips, read_audio
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.noise import NoiseMaker, colored_noise, mix_clip, mix_corpus, noise_maker
+from audiomnist_denoise.noise import (
+    NoiseMaker,
+    colored_noise,
+    mix_clip,
+    mix_corpus,
+    mix_corpus_clip,
+    noise_maker,
+    snr_db,
+)
 
 KINDS = ("white", "pink", "brown", "babble", "files")
 TARGET_DB = -8.0  # the project's default
@@ -180,6 +188,21 @@ def test_mix_is_byte_identical_across_worker_counts_and_regenerable_per_clip(kin
     stored, _ = sf.read(one / clip.path, dtype="float32")
     np.testing.assert_array_equal(noisy, stored)
     np.testing.assert_allclose(noise, noise_in(corpus, one, clip), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["white", "babble"])
+def test_remixing_one_clip_as_the_sweep_does_matches_the_mix_stage(kind, corpus, noise_dir, tmp_path):
+    """The SNR sweep remixes test clips on the fly; at the mix stage's SNR and seed it must give its very files."""
+    mix(corpus, tmp_path / "mixed", kind, noise_dir, seed=5, workers=2)
+    maker = noise_maker(kind, corpus, 6, noise_dir)
+    for clip in find_clips(corpus)[::7]:
+        clean, noisy, rate = mix_corpus_clip(corpus, clip, maker, TARGET_DB, seed=5)
+        stored, stored_rate = sf.read(tmp_path / "mixed" / clip.path, dtype="float32")
+        assert rate == stored_rate
+        np.testing.assert_array_equal(noisy, stored)
+        np.testing.assert_array_equal(clean, read_audio(corpus / clip.path)[0])
+    other_snr = mix_corpus_clip(corpus, clip, maker, TARGET_DB + 10, seed=5)[1]
+    assert snr_db(clean, other_snr.astype(np.float64) - clean) == pytest.approx(TARGET_DB + 10, abs=0.01)
 
 
 def test_each_clip_and_each_seed_get_their_own_noise(corpus, tmp_path):

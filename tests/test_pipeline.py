@@ -6,10 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
 from conftest import REPO, make_corpus
+
+from audiomnist_denoise.enhance import METHODS
+from audiomnist_denoise.quality import METRICS
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", "noise", ".dvcignore", ".gitignore"]
 # The project's own environment first on PATH, so stages find `python` and the package.
@@ -60,6 +64,7 @@ def project(tmp_path: Path) -> Path:
         split__n_test_speakers=1, features__sample_rate=16000, features__n_mels=32, features__n_fft=512,
         features__hop_length=128, features__size=[16, 16], model__channels=[4, 8], train__epochs=1,
         train__batch_size=16, train__val_every=2, samples__count=2, samples__griffin_lim_iters=4,
+        evaluate__griffin_lim_iters=4, evaluate__snr_sweep=[0, 5], evaluate__workers=1,
     )  # fmt: skip
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "pipeline")
@@ -71,8 +76,8 @@ def lock_outs(project: Path) -> dict[str, str]:
     return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage["outs"]}
 
 
-STAGES = ("corpus", "mix", "split", "featurize", "train", "evaluate", "samples")
-MODEL_STAGES = {"train", "evaluate", "samples"}
+STAGES = ("corpus", "mix", "split", "featurize", "train", "evaluate", "sweep", "samples")
+MODEL_STAGES = {"train", "evaluate", "sweep", "samples"}
 
 
 def ran(output: str) -> set[str]:
@@ -88,7 +93,12 @@ def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
     assert (project / "data" / "features" / "clean.npy").is_file() and (project / "data" / "split.csv").is_file()
     metrics = run(project, "dvc", "metrics", "show").stdout
     assert "clips.test" in metrics and "test.mse" in metrics and "val.best_loss" in metrics
+    assert all(f"test.{method}.{metric}" in metrics for method in METHODS for metric in METRICS)
     assert len(list((project / "samples").glob("*_denoised.wav"))) == 2
+    sweep = pd.read_csv(project / "plots" / "sweep" / "pesq.csv")
+    assert list(sweep.columns) == ["snr_db", *METHODS] and list(sweep.snr_db) == [0, 5]
+    run(project, "dvc", "plots", "show", "-o", "html")
+    assert "PESQ against SNR" in (project / "html" / "index.html").read_text()
     hashes = lock_outs(project)
 
     assert ran(run(project, "dvc", "repro").stdout) == set()
@@ -104,6 +114,7 @@ def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
     assert ran(run(project, "dvc", "exp", "run", "-S", "split.n_test_speakers=2").stdout) == {"split"} | MODEL_STAGES
     assert ran(run(project, "dvc", "exp", "run", "-S", "features.n_mels=48").stdout) == {"featurize"} | MODEL_STAGES
     assert ran(run(project, "dvc", "exp", "run", "-S", "train.epochs=2").stdout) == MODEL_STAGES
+    assert ran(run(project, "dvc", "exp", "run", "-S", "evaluate.snr_sweep=[0]").stdout) == {"sweep"}
 
 
 def test_repro_with_a_local_audiomnist_copy(project, tmp_path):

@@ -3,11 +3,12 @@
 import json
 import random
 
+import pandas as pd
 import pytest
 
 from audiomnist_denoise.corpus import Clip
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.splits import assign_splits, choose_test_speakers, split_summary
+from audiomnist_denoise.splits import assign_splits, choose_test_speakers, lowest_reps, split_summary
 
 
 def speaker_ids(count: int) -> list[str]:
@@ -224,3 +225,20 @@ def test_gender_stratification_steps_aside_when_it_cannot_hold():
     genders = {speaker: "female" if speaker == "01" else "male" for speaker in speakers}
     assert len(choose_test_speakers(speakers, None, 2, 0, genders)) == 2
     assert len(choose_test_speakers(speakers[:4], None, 1, 0, dict.fromkeys(speakers[:4], "male"))) == 1
+
+
+def test_lowest_reps_takes_the_first_repetitions_of_each_digit_and_speaker():
+    split = pd.DataFrame(
+        [
+            (f"{d}_{s}_{r}", s, d, r, "test" if s != "03" else "train")
+            for s in ("01", "02", "03")
+            for d in (0, 1)
+            for r in (4, 2, 7)
+        ],  # fmt: skip
+        columns=["clip_id", "speaker", "digit", "rep", "split"],
+    )
+    chosen = lowest_reps(split, "test", 2)
+    assert [clip.id for clip in chosen] == [
+        "0_01_2", "0_01_4", "1_01_2", "1_01_4", "0_02_2", "0_02_4", "1_02_2", "1_02_4",
+    ]  # fmt: skip
+    assert len(lowest_reps(split, "test", 5)) == 12 and lowest_reps(split, "val", 1) == []

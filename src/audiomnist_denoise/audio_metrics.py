@@ -9,10 +9,11 @@ how they are called here:
   over several clips concatenated (one speaker's test clips, say).
 """
 
-import librosa
 import numpy as np
 from pesq import NoUtterancesError, pesq
 from pystoi import stoi
+
+from .corpus import resample
 
 PESQ_RATE = 16000  # wide-band PESQ works at 16 kHz
 PESQ_MIN_SECONDS = 0.25
@@ -32,8 +33,7 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 def _at_pesq_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     audio = np.asarray(audio, np.float32)
-    if sample_rate != PESQ_RATE:
-        audio = librosa.resample(audio, orig_sr=sample_rate, target_sr=PESQ_RATE, res_type="soxr_hq")
+    audio = resample(audio, sample_rate, PESQ_RATE)
     minimum = int(np.ceil(PESQ_MIN_SECONDS * PESQ_RATE))
     return np.pad(audio, (0, max(0, minimum - len(audio))))
 

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import librosa
 import numpy as np
 import pandas as pd
 import soundfile as sf
@@ -99,6 +100,13 @@ def read_audio(path: Path, downmix: bool = False) -> tuple[np.ndarray, int]:
             )
         return audio.mean(axis=1), rate
     return audio[:, 0], rate
+
+
+def resample(audio: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """`audio` at `rate` brought to `target_rate` with soxr's high quality (itself when the rates agree)."""
+    if rate == target_rate:
+        return audio
+    return librosa.resample(audio, orig_sr=rate, target_sr=target_rate, res_type="soxr_hq")
 
 
 def read_raw_metadata(path: Path) -> dict[str, dict]:

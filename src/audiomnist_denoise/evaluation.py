@@ -126,7 +126,7 @@ def group_means(table: pd.DataFrame, by: str) -> pd.DataFrame:
     return means
 
 
-def _plain(value: float) -> float | None:
+def rounded(value: float) -> float | None:
     """A JSON-safe number rounded to a readable precision; None where undefined."""
     return float(f"{value:.{_SIGNIFICANT_DIGITS}g}") if math.isfinite(value) else None
 
@@ -139,11 +139,11 @@ def flat_metrics(table: pd.DataFrame) -> dict[str, float | int | None]:
     for split in (name for name in EVALUATED_SPLITS if name in by_split.index):
         means = by_split.loc[split]
         metrics |= {
-            f"{split}.mse": _plain(means.mse),
-            f"{split}.identity_mse": _plain(means.identity_mse),
-            f"{split}.mse_ratio": _plain(means.mse_ratio),
+            f"{split}.mse": rounded(means.mse),
+            f"{split}.identity_mse": rounded(means.identity_mse),
+            f"{split}.mse_ratio": rounded(means.mse_ratio),
             f"{split}.clips": int(means.clips),
         }
     for row in group_means(table[table.split == "test"], "digit").itertuples():
-        metrics[f"test.digit.{row.digit}"] = _plain(row.mse)
+        metrics[f"test.digit.{row.digit}"] = rounded(row.mse)
     return metrics

@@ -10,11 +10,10 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-import librosa
 import numpy as np
 import pandas as pd
 
-from .corpus import Clip, find_clips, read_audio
+from .corpus import Clip, find_clips, read_audio, resample
 from .errors import PipelineError
 from .features import Spectrogram, forward
 from .fsutil import atomic_directory
@@ -44,9 +43,7 @@ class IndexRow:
 def load_resampled(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
     """Samples at `sample_rate` (resampled with soxr's high quality when the file differs) and the file's rate."""
     audio, rate = read_audio(path)
-    if rate != sample_rate:
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
-    return audio, rate
+    return resample(audio, rate, sample_rate), rate
 
 
 def _featurize_clip(

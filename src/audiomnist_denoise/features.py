@@ -52,7 +52,12 @@ def mel_power(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
 
 def mel_db(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """Mel power spectrogram in dB (ref 1.0), floored `top_db` below its peak: (n_mels, frames)."""
-    return librosa.power_to_db(mel_power(audio, settings), ref=1.0, amin=_AMIN, top_db=settings.top_db)
+    return power_db(mel_power(audio, settings), settings)
+
+
+def power_db(power: np.ndarray, settings: FeatureParams) -> np.ndarray:
+    """Power in dB (ref 1.0, so the level is kept), floored `top_db` below its peak."""
+    return librosa.power_to_db(power, ref=1.0, amin=_AMIN, top_db=settings.top_db)
 
 
 def resize(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
@@ -62,7 +67,12 @@ def resize(image: np.ndarray, height: int, width: int, interpolation: str) -> np
 
 def forward(audio: np.ndarray, settings: FeatureParams, name: str) -> Spectrogram:
     """The model's view of one clip. `name` goes into the error for a constant spectrogram."""
-    db = mel_db(audio, settings)
+    return from_mel_power(mel_power(audio, settings), settings, name)
+
+
+def from_mel_power(power: np.ndarray, settings: FeatureParams, name: str) -> Spectrogram:
+    """The model's view of a mel power spectrogram (n_mels, frames): a whole clip's, or a window of a longer one."""
+    db = power_db(power, settings)
     db_min, db_max = float(db.min()), float(db.max())
     if db_max == db_min:
         raise PipelineError(f"{name}: constant spectrogram ({db_max:.1f} dB everywhere); cannot normalise")

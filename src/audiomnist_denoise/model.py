@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from .errors import PipelineError
+from .params import FeatureParams
 
 INITS = ("kaiming", "xavier", "torch")
 OUTPUTS = ("linear", "sigmoid")
@@ -106,6 +108,14 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[UNe
     model = UNet(config["model"]["channels"], config["model"]["output"])
     model.load_state_dict(checkpoint["state_dict"])
     return model.to(device).eval(), config
+
+
+def checkpoint_features(config: dict, source: Path) -> FeatureParams:
+    """The feature settings the model in `source` was trained with, as its checkpoint records them."""
+    try:
+        return FeatureParams.model_validate(config["features"])
+    except (KeyError, ValidationError) as exc:
+        raise PipelineError(f"{source}: no valid feature settings in the checkpoint ({type(exc).__name__})") from None
 
 
 def resolve_device(device: str) -> torch.device:

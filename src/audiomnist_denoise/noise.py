@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
 
-import librosa
 import numpy as np
 
-from .corpus import Clip, find_clips, read_audio
+from .corpus import Clip, find_clips, read_audio, resample
 from .errors import PipelineError
 from .fsutil import atomic_directory, write_wav
 from .parallel import map_progress
@@ -60,9 +59,7 @@ def _tile_crop(signal: np.ndarray, length: int, rng: np.random.Generator) -> np.
 @lru_cache(maxsize=64)
 def _load_mono(path: Path, sample_rate: int) -> np.ndarray:
     audio, rate = read_audio(path, downmix=True)
-    if rate != sample_rate:
-        audio = librosa.resample(audio, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
-    return audio
+    return resample(audio, rate, sample_rate)
 
 
 def find_noise_files(folder: Path) -> tuple[Path, ...]:
@@ -127,11 +124,18 @@ def mix_clip(clean: np.ndarray, sample_rate: int, clip: Clip, maker: NoiseMaker,
     return (clean + noise).astype(np.float32), noise
 
 
-def _mix_file(clip: Clip, raw: Path, target: Path, maker: NoiseMaker, target_db: float, seed: int) -> float:
+def mix_corpus_clip(
+    raw: Path, clip: Clip, maker: NoiseMaker, target_db: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The clean clip of corpus `raw`, its noisy copy exactly as the mix stage writes it, and their sample rate."""
     clean, rate = read_audio(raw / clip.path)
     if power(clean) == 0:
         raise PipelineError(f"{raw / clip.path}: silent clip, SNR undefined")
-    noisy, _ = mix_clip(clean, rate, clip, maker, target_db, seed)
+    return clean, mix_clip(clean, rate, clip, maker, target_db, seed)[0], rate
+
+
+def _mix_file(clip: Clip, raw: Path, target: Path, maker: NoiseMaker, target_db: float, seed: int) -> float:
+    clean, noisy, rate = mix_corpus_clip(raw, clip, maker, target_db, seed)
     write_wav(target / clip.path, noisy, rate)
     return snr_db(clean, noisy.astype(np.float64) - clean)
 

@@ -97,11 +97,18 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     batch_size: int = Field(ge=1, le=4096)
     age_bands: list[Annotated[int, Field(ge=0, le=150)]] = Field(min_length=1)  # band edges in years
+    griffin_lim_iters: int = Field(ge=1, le=1000)
+    griffin_lim_start: Literal["noisy", "random"]
+    seed: int = Field(ge=0)
+    snr_sweep: list[Annotated[float, Field(ge=-40, le=40)]] = Field(min_length=1)
+    sweep_reps: int = Field(ge=1)
+    workers: int = Field(ge=0)
 
 
 class SamplesParams(Section):
     count: int = Field(ge=1, le=100)
     griffin_lim_iters: int = Field(ge=1, le=1000)
+    griffin_lim_start: Literal["noisy", "random"]
     seed: int = Field(ge=0)
 
 

@@ -1,5 +1,5 @@
 """From the model's images back to sound: mel power and dB at a clip's original shape, then
-audio through Griffin-Lim.
+audio as a gain on the noisy STFT (Griffin-Lim is in `griffinlim`), and the classical baseline.
 
 A cached clean or noisy image is undone with the dB range recorded for it in the
 feature index; a prediction has no range of its own and takes the window below the
@@ -36,32 +36,6 @@ def denoised_power(prediction_image: np.ndarray, row: pd.Series, settings: Featu
     return inverse_power(prediction_image, int(row["frames"]), *db_range(row, "denoised", settings), settings)
 
 
-def griffin_lim(mel_power: np.ndarray, length: int, settings: FeatureParams, n_iter: int, seed: int) -> np.ndarray:
-    """Audio (float32, exactly `length` samples) whose mel power spectrogram approximates `mel_power`.
-
-    These are the two steps of `librosa.feature.inverse.mel_to_audio`, taken separately
-    because librosa 0.11's mel_to_audio cannot pass `random_state` to Griffin-Lim (its
-    extra arguments go to the mel filterbank), and without it every call starts from a
-    fresh random phase: the same spectrogram would give different audio on every run.
-    """
-    magnitude = librosa.feature.inverse.mel_to_stft(
-        mel_power, sr=settings.sample_rate, n_fft=settings.n_fft, power=2.0, fmin=settings.fmin, fmax=settings.fmax
-    )
-    # Griffin-Lim re-analyses its own output, so it accepts only a length that gives back as
-    # many frames (a clip's original length always does); any other is padded or trimmed after.
-    frames = magnitude.shape[1]
-    own_length = length if 1 + length // settings.hop_length == frames else None
-    audio = librosa.griffinlim(
-        magnitude,
-        n_iter=n_iter,
-        hop_length=settings.hop_length,
-        n_fft=settings.n_fft,
-        length=own_length,
-        random_state=seed,
-    )
-    return librosa.util.fix_length(audio, size=length).astype(np.float32)
-
-
 def _mel_gain_to_linear(mel_gain: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """A gain per mel band spread over the STFT bins: each bin takes its bands' gains, weighted
     by the filterbank. Bins no band covers (above fmax) keep the lowest gain of the frame."""
@@ -96,11 +70,6 @@ def mask_denoise(noisy: np.ndarray, estimate: np.ndarray, settings: FeatureParam
 def oracle_mask(clean: np.ndarray, noisy: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """The ceiling of any mel-gain method: the clean clip's own mel power as the estimate."""
     return mask_denoise(noisy, mel_power(clean, settings), settings)
-
-
-def oracle_griffinlim(clean: np.ndarray, settings: FeatureParams, n_iter: int, seed: int) -> np.ndarray:
-    """The ceiling of any mel-plus-Griffin-Lim method: the clean clip's own mel power, phase lost."""
-    return griffin_lim(mel_power(clean, settings), len(clean), settings, n_iter, seed)
 
 
 def spectral_gating(noisy: np.ndarray, sample_rate: int) -> np.ndarray:

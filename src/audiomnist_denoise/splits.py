@@ -26,6 +26,13 @@ def read_split(path: Path) -> pd.DataFrame:
     return table
 
 
+def lowest_reps(split: pd.DataFrame, name: str, reps: int) -> list[Clip]:
+    """The `reps` lowest-numbered repetitions of every digit of every speaker in split `name`, sorted."""
+    chosen = split[split.split == name].sort_values(["speaker", "digit", "rep"])
+    chosen = chosen[chosen.groupby(["speaker", "digit"]).cumcount() < reps]
+    return [Clip(row.speaker, int(row.digit), int(row.rep)) for row in chosen.itertuples()]
+
+
 def choose_test_speakers(
     speakers: list[str], explicit: list[str] | None, count: int, seed: int, genders: dict[str, str] | None = None
 ) -> list[str]:

@@ -1,0 +1,102 @@
+"""The command line: `python -m audiomnist_denoise denoise IN.wav [...] -o OUT_DIR`.
+
+Bad input is one line on stderr starting with `error:` and exit status 1, as in the stages.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import soundfile as sf
+import torch
+
+from .denoise import METHODS, check_input, denoise_file, plan_outputs
+from .errors import PipelineError
+from .model import checkpoint_features, load_checkpoint, resolve_device
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m audiomnist_denoise",
+        description="audiomnist-denoise: denoise recordings with the trained U-Net.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    denoise = commands.add_parser(
+        "denoise",
+        help="denoise recordings with a trained model",
+        description=(
+            "Denoise recordings of any length, sample rate and number of channels with a trained U-Net. "
+            "Each input is written to OUT_DIR/<input stem>.wav as a 32-bit float WAV with the input's sample "
+            "rate, channels and number of samples."
+        ),
+    )
+    denoise.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="audio files (any format libsndfile reads)")
+    denoise.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUT_DIR", help="created if missing")
+    denoise.add_argument("--model", type=Path, default=Path("models/unet.pt"), help="checkpoint (default: %(default)s)")
+    denoise.add_argument(
+        "--method",
+        choices=METHODS,
+        default="mask",
+        help="mask: the estimate as a gain on the noisy STFT, noisy phase kept; "
+        "griffinlim: Griffin-Lim from the noisy phase (default: %(default)s)",
+    )
+    denoise.add_argument(
+        "--griffin-lim-iters", type=_positive_int, default=32, metavar="N", help="for griffinlim (default: %(default)s)"
+    )
+    denoise.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA if present (default: auto)")
+    denoise.set_defaults(handler=run_denoise)
+    return parser
+
+
+def _device(name: str) -> torch.device:
+    """As model.resolve_device, with the error naming this command's option."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise PipelineError("--device: cuda asked for, but PyTorch sees no CUDA device")
+    return resolve_device(name)
+
+
+def _summary(path: Path, output: Path, method: str) -> str:
+    info = sf.info(output)  # the output has the input's rate, channels and length
+    return (
+        f"{path}: {info.frames / info.samplerate:.2f} s, {info.channels} channel(s) at {info.samplerate} Hz, "
+        f"{method} -> {output}"
+    )
+
+
+def run_denoise(args: argparse.Namespace) -> None:
+    """The checks that need no model come first, so a bad input fails before any work."""
+    device = _device(args.device)
+    plan_outputs(args.inputs, args.output_dir)
+    for path in args.inputs:
+        check_input(path)
+    model, config = load_checkpoint(args.model, device)
+    settings = checkpoint_features(config, args.model)
+    for path in args.inputs:
+        output = denoise_file(path, args.output_dir, model, settings, args.method, device, args.griffin_lim_iters)
+        print(_summary(path, output, args.method), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.handler(args)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

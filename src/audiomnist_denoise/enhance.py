@@ -1,0 +1,95 @@
+"""Denoising methods compared side by side, each turning noisy clips into audio.
+
+- noisy: the input itself (identity);
+- spectral_gating: noisereduce's stationary spectral gating, the classical baseline;
+- unet_griffinlim: the model's mel estimate through Griffin-Lim (the study's path);
+- unet_mask: the model's mel estimate as a gain on the noisy STFT, noisy phase kept;
+- oracle_griffinlim: the clean mel through Griffin-Lim, the ceiling of any mel-plus-Griffin-Lim method;
+- oracle_mask: the ideal mel gain on the noisy STFT, the ceiling of any mel-gain method.
+
+Both Griffin-Lim methods start from the same phase (`griffin_lim_start`), so the oracle
+is the ceiling of exactly the method it is compared with.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import from_mel_power, inverse_power, mel_power, prediction_db_range
+from .griffinlim import griffin_lim_batch
+from .model import predict
+from .params import FeatureParams
+from .reconstruct import mask_denoise, oracle_mask, spectral_gating
+
+METHODS = ("noisy", "spectral_gating", "unet_griffinlim", "unet_mask", "oracle_griffinlim", "oracle_mask")
+GRIFFIN_LIM_STARTS = ("noisy", "random")
+
+
+def estimate_clean_mel(
+    model: nn.Module, noisy_mels: list[np.ndarray], settings: FeatureParams, device: torch.device, batch_size: int = 64
+) -> list[np.ndarray]:
+    """The model's estimate of the clean mel power behind each noisy mel power (n_mels, frames), at that shape.
+
+    Each goes through the same features as training (`features.from_mel_power`), and the
+    prediction is denormalised below the noisy peak (`features.prediction_db_range`) and
+    capped at the noisy power: noise adds power, so a clean estimate above the noisy mel
+    is an error of the model. (The mask path caps its gain at 1, which is the same
+    constraint; for Griffin-Lim it lifted the test STOI from below the noisy input's to above it.)
+    """
+    spectrograms = [from_mel_power(mel, settings, f"spectrogram {i}") for i, mel in enumerate(noisy_mels)]
+    if not spectrograms:
+        return []
+    images = predict(model, np.stack([spectrogram.image for spectrogram in spectrograms]), batch_size, device)
+    return [
+        np.minimum(
+            inverse_power(image, spectrogram.frames, *prediction_db_range(spectrogram.db_max, settings), settings), mel
+        )
+        for image, spectrogram, mel in zip(images, spectrograms, noisy_mels, strict=True)
+    ]
+
+
+def griffin_lim_audio(
+    mel_powers: list[np.ndarray],
+    noisy: list[np.ndarray],
+    settings: FeatureParams,
+    n_iter: int,
+    start: str,
+    seed: int,
+    device: str | torch.device,
+) -> list[np.ndarray]:
+    """Griffin-Lim for each clip's mel power, at the noisy clip's length, starting from its phase
+    (`start` noisy) or from a random one (`start` random)."""
+    if start not in GRIFFIN_LIM_STARTS:
+        raise ValueError(f"Griffin-Lim start must be one of {', '.join(GRIFFIN_LIM_STARTS)}, not {start!r}")
+    lengths = [len(audio) for audio in noisy]
+    phase_from = noisy if start == "noisy" else None
+    return griffin_lim_batch(mel_powers, lengths, settings, n_iter, seed, phase_from, device)
+
+
+def enhance(
+    model: nn.Module,
+    clean: list[np.ndarray],
+    noisy: list[np.ndarray],
+    settings: FeatureParams,
+    griffin_lim_iters: int,
+    griffin_lim_start: str,
+    seed: int,
+    device: torch.device,
+    batch_size: int = 64,
+) -> dict[str, list[np.ndarray]]:
+    """Every method's output (float32, the clip's length) for each clean/noisy pair of clips,
+    all at settings.sample_rate, in the order of METHODS."""
+    estimates = estimate_clean_mel(model, [mel_power(audio, settings) for audio in noisy], settings, device, batch_size)
+    clean_mels = [mel_power(audio, settings) for audio in clean]
+    rate = settings.sample_rate
+    gl = lambda mels: griffin_lim_audio(mels, noisy, settings, griffin_lim_iters, griffin_lim_start, seed, device)  # noqa: E731
+    return {
+        "noisy": [np.asarray(audio, np.float32) for audio in noisy],
+        "spectral_gating": [spectral_gating(audio, rate) for audio in noisy],
+        "unet_griffinlim": gl(estimates),
+        "unet_mask": [
+            mask_denoise(audio, estimate, settings) for audio, estimate in zip(noisy, estimates, strict=True)
+        ],
+        "oracle_griffinlim": gl(clean_mels),
+        "oracle_mask": [oracle_mask(reference, audio, settings) for reference, audio in zip(clean, noisy, strict=True)],
+    }

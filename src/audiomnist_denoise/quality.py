@@ -1,0 +1,87 @@
+"""Speech quality of every denoising method on the same clips: SI-SDR and PESQ per clip, STOI per group.
+
+STOI is computed over each group's clips joined end to end (a single digit is too short
+for it, see `audio_metrics`). A method's overall STOI and extended STOI are the means
+over the test speakers of each speaker's value.
+"""
+
+import numpy as np
+import pandas as pd
+
+from .audio_metrics import pesq_wideband, si_sdr, stoi_concatenated
+from .parallel import map_progress
+
+CLIP_METRICS = ("si_sdr", "pesq")
+METRICS = ("si_sdr", "pesq", "stoi", "estoi")
+
+
+def _clip_scores(item: tuple[np.ndarray, dict[str, np.ndarray], int]) -> dict[str, float]:
+    clean, outputs, rate = item
+    scores = {}
+    for method, output in outputs.items():
+        scores[f"{method}.si_sdr"] = si_sdr(clean, output)
+        scores[f"{method}.pesq"] = pesq_wideband(clean, output, rate)
+    return scores
+
+
+def score_clips(clean: list[np.ndarray], outputs: dict[str, list[np.ndarray]], rate: int, workers: int) -> pd.DataFrame:
+    """One row per clip, with `{method}.si_sdr` and `{method}.pesq` columns (PESQ NaN where it finds no speech)."""
+    items = [
+        (reference, {method: audio[i] for method, audio in outputs.items()}, rate) for i, reference in enumerate(clean)
+    ]
+    return pd.DataFrame(list(map_progress(_clip_scores, items, workers, desc="SI-SDR and PESQ")))
+
+
+def _group_stoi(item: tuple[list[np.ndarray], list[np.ndarray], int, bool]) -> float:
+    references, estimates, rate, extended = item
+    return stoi_concatenated(references, estimates, rate, extended)
+
+
+def stoi_by_group(
+    clean: list[np.ndarray],
+    outputs: dict[str, list[np.ndarray]],
+    groups: pd.Series,
+    rate: int,
+    workers: int,
+    extended: bool = False,
+) -> pd.DataFrame:
+    """STOI (or extended STOI) of each group's clips joined end to end: one row per group, one column per method.
+
+    `groups` labels each clip (same order as `clean`); groups come out sorted.
+    """
+    labels = groups.to_numpy()
+    members = {label: np.flatnonzero(labels == label) for label in sorted(pd.unique(labels))}
+    tasks = [(label, method) for label in members for method in outputs]
+    items = [
+        ([clean[i] for i in members[label]], [outputs[method][i] for i in members[label]], rate, extended)
+        for label, method in tasks
+    ]
+    name = "ESTOI" if extended else "STOI"
+    values = list(map_progress(_group_stoi, items, workers, desc=f"{name} by {groups.name}", unit="group"))
+    table = pd.Series(values, index=pd.MultiIndex.from_tuples(tasks)).unstack()
+    return table.loc[list(members), list(outputs)].rename_axis(groups.name)
+
+
+def method_means(scores: pd.DataFrame, speaker_stoi: pd.DataFrame, speaker_estoi: pd.DataFrame) -> pd.DataFrame:
+    """One row per method, a column per metric: mean SI-SDR and PESQ over clips, mean STOI and ESTOI over speakers."""
+    methods = list(speaker_stoi.columns)
+    return pd.DataFrame(
+        {
+            "si_sdr": [scores[f"{method}.si_sdr"].mean() for method in methods],
+            "pesq": [scores[f"{method}.pesq"].mean() for method in methods],
+            "stoi": speaker_stoi.mean().to_numpy(),
+            "estoi": speaker_estoi.mean().to_numpy(),
+        },
+        index=pd.Index(methods, name="method"),
+    )
+
+
+def group_quality(scores: pd.DataFrame, labels: pd.Series, group_stoi: pd.DataFrame) -> pd.DataFrame:
+    """Per group of `labels`: each method's mean SI-SDR and PESQ and its STOI, as `{method}_{metric}` columns."""
+    means = scores.groupby(labels.to_numpy(), sort=True).mean()
+    columns = {}
+    for method in group_stoi.columns:
+        for metric in CLIP_METRICS:
+            columns[f"{method}_{metric}"] = means[f"{method}.{metric}"]
+        columns[f"{method}_stoi"] = group_stoi[method]
+    return pd.DataFrame(columns).rename_axis(labels.name)

@@ -1,0 +1,61 @@
+"""Stage `sweep`: every denoising method on the test speakers' clips remixed at each SNR of evaluate.snr_sweep.
+
+The noise is made exactly as the mix stage makes it (same kind, seed and per-clip
+draws), only at other SNRs; the model is the one trained at noise.snr_db. Writes
+plots/sweep/{si_sdr,pesq,stoi,estoi}.csv: one row per SNR, one column per method.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+from _stage import run
+
+from audiomnist_denoise.corpus import resample
+from audiomnist_denoise.enhance import METHODS, enhance
+from audiomnist_denoise.fsutil import atomic_directory
+from audiomnist_denoise.model import checkpoint_features, load_checkpoint, resolve_device
+from audiomnist_denoise.noise import mix_corpus_clip, noise_maker
+from audiomnist_denoise.params import load_params
+from audiomnist_denoise.quality import METRICS, method_means, score_clips, stoi_by_group
+from audiomnist_denoise.splits import lowest_reps, read_split
+
+RAW, SPLIT, MODEL, PLOTS = Path("data/raw"), Path("data/split.csv"), Path("models/unet.pt"), Path("plots/sweep")
+
+
+def main() -> str:
+    params = load_params()
+    settings = params.evaluate
+    device = resolve_device("auto")
+    model, config = load_checkpoint(MODEL, device)
+    features = checkpoint_features(config, MODEL)
+    clips = lowest_reps(read_split(SPLIT), "test", settings.sweep_reps)
+    speakers = pd.Series([clip.speaker for clip in clips], name="speaker")
+    maker = noise_maker(params.noise.kind, RAW, params.noise.babble_talkers, Path(params.noise.dir))
+    rows = []
+    for snr in settings.snr_sweep:
+        mixed = [mix_corpus_clip(RAW, clip, maker, snr, params.noise.seed) for clip in clips]
+        clean, noisy = ([resample(pair[i], pair[2], features.sample_rate) for pair in mixed] for i in (0, 1))
+        outputs = enhance(
+            model, clean, noisy, features, settings.griffin_lim_iters, settings.griffin_lim_start, settings.seed,
+            device, settings.batch_size,
+        )  # fmt: skip
+        scores = score_clips(clean, outputs, features.sample_rate, settings.workers)
+        stoi, estoi = (
+            stoi_by_group(clean, outputs, speakers, features.sample_rate, settings.workers, extended)
+            for extended in (False, True)
+        )
+        rows.append(method_means(scores, stoi, estoi).assign(snr_db=snr))
+    table = pd.concat(rows).reset_index()
+    with atomic_directory(PLOTS) as folder:
+        for metric in METRICS:
+            wide = table.pivot(index="snr_db", columns="method", values=metric)[list(METHODS)]
+            wide.to_csv(folder / f"{metric}.csv", float_format="%.6g")
+    best = table[table.snr_db == max(settings.snr_sweep)].set_index("method")
+    return (
+        f"{len(clips)} test clips at {len(settings.snr_sweep)} SNRs, {device}; at {max(settings.snr_sweep):g} dB "
+        f"PESQ {best.loc['noisy', 'pesq']:.3f} noisy, {best.loc['unet_mask', 'pesq']:.3f} unet_mask; {PLOTS}/"
+    )
+
+
+if __name__ == "__main__":
+    run(main)

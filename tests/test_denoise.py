@@ -1,0 +1,210 @@
+"""The `denoise` command for users' own recordings: windows over long ones, any rate and channels, and its errors."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from conftest import tone
+
+from audiomnist_denoise.__main__ import build_parser, main
+from audiomnist_denoise.denoise import (
+    check_input,
+    crossfade_windows,
+    denoise_audio,
+    denoise_file,
+    estimate_windowed,
+    plan_outputs,
+)
+from audiomnist_denoise.enhance import estimate_clean_mel
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.features import mel_power
+from audiomnist_denoise.model import build_model, save_checkpoint
+from audiomnist_denoise.params import FeatureParams
+
+CPU = torch.device("cpu")
+SETTINGS = FeatureParams(
+    sample_rate=16000, n_mels=32, n_fft=512, hop_length=128, fmin=0.0, fmax=None, top_db=80.0,
+    size=[32, 32], interpolation="linear", dtype="float32", workers=1,
+)  # fmt: skip
+WIDTH = SETTINGS.size[1]
+MODEL_SETTINGS = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
+MODEL = build_model(**MODEL_SETTINGS, seed=0).eval()  # untrained: the plumbing, not the quality, is under test
+
+
+def noisy_recording(seconds: float, rate: int, frequency: float, seed: int) -> np.ndarray:
+    """A tone repeated every half second, plus white noise: speech-like bursts in steady noise."""
+    burst = tone(0.5, rate, frequency, seed)
+    audio = np.resize(burst, round(seconds * rate))
+    return (audio + 0.02 * np.random.default_rng(seed).standard_normal(len(audio))).astype(np.float32)
+
+
+def stereo_recording(seconds: float, rate: int) -> np.ndarray:
+    """Two different channels: repeated tones on the left, a chirp on the right, both in noise."""
+    chirp = 0.2 * librosa.chirp(fmin=200, fmax=3000, sr=rate, duration=seconds)
+    noise = 0.02 * np.random.default_rng(7).standard_normal(len(chirp))
+    return np.stack([noisy_recording(seconds, rate, 150, 1), (chirp + noise).astype(np.float32)], axis=1)
+
+
+@pytest.fixture
+def checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "models" / "unet.pt"
+    save_checkpoint(path, MODEL, {"model": MODEL_SETTINGS, "features": SETTINGS.model_dump()})
+    return path
+
+
+def denoise_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "audiomnist_denoise", "denoise", *map(str, args), "--device", "cpu"]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+
+
+# Windows and their cross-fade
+
+
+@pytest.mark.parametrize("frames", [1, 20, WIDTH - 1, WIDTH, WIDTH + 1, WIDTH + WIDTH // 2, 100, 1001])
+def test_crossfade_weights_cover_every_frame_with_total_weight_one(frames):
+    layout = crossfade_windows(frames, WIDTH)
+    total = np.zeros(frames)
+    for start, weights in layout:
+        assert 0 <= start and start + len(weights) <= frames and len(weights) <= WIDTH
+        assert np.all(weights > 0)
+        total[start : start + len(weights)] += weights
+    np.testing.assert_allclose(total, 1.0)
+    assert layout[0][0] == 0 and layout[-1][0] + len(layout[-1][1]) == frames
+    if frames <= WIDTH:
+        assert len(layout) == 1 and len(layout[0][1]) == frames  # one window of its own length, as a training clip
+    else:
+        assert all(len(weights) == WIDTH for _, weights in layout)
+        assert all(b - a <= WIDTH // 2 for (a, _), (b, _) in zip(layout, layout[1:], strict=False))
+
+
+@pytest.mark.parametrize("samples", [3000, (WIDTH - 1) * SETTINGS.hop_length])  # fewer than W frames, and exactly W
+def test_a_recording_of_at_most_w_frames_is_estimated_as_one_clip(samples):
+    mel = mel_power(noisy_recording(samples / 16000, 16000, 200, 0), SETTINGS)
+    assert mel.shape[1] <= WIDTH
+    expected = estimate_clean_mel(MODEL, [mel], SETTINGS, CPU)[0]
+    np.testing.assert_array_equal(estimate_windowed(MODEL, mel, SETTINGS, CPU), expected)
+
+
+def test_a_long_recordings_estimate_has_its_shape_and_follows_its_windows():
+    mel = mel_power(noisy_recording(3.0, 16000, 200, 0), SETTINGS)
+    estimate = estimate_windowed(MODEL, mel, SETTINGS, CPU)
+    assert mel.shape[1] > 10 * WIDTH and estimate.shape == mel.shape and estimate.dtype == np.float32
+    assert np.all(np.isfinite(estimate)) and np.all(estimate >= 0)
+    # The first frames are covered by the first window alone: its estimate, unchanged.
+    first = estimate_clean_mel(MODEL, [mel[:, :WIDTH]], SETTINGS, CPU)[0]
+    np.testing.assert_allclose(
+        estimate[:, : WIDTH // 2], first[:, : WIDTH // 2], rtol=1e-5
+    )  # batched convs round differently
+
+
+# Audio in, audio out
+
+
+@pytest.mark.parametrize("method", ["mask", "griffinlim"])
+@pytest.mark.parametrize("seconds", [0.05, 0.4, 3.0])  # one short window, one window, many
+def test_any_length_gives_audio_of_that_length(method, seconds):
+    audio = noisy_recording(seconds, 22050, 180, 3)
+    denoised = denoise_audio(audio, 22050, MODEL, SETTINGS, method, CPU, griffin_lim_iters=4)
+    assert denoised.shape == audio.shape and denoised.dtype == np.float32
+    assert np.all(np.isfinite(denoised)) and np.any(denoised != 0)
+
+
+def test_a_silent_channel_stays_silent_without_error():
+    audio = np.zeros((3 * 22050, 2), np.float32)
+    audio[:, 0] = noisy_recording(3.0, 22050, 180, 3)
+    audio[22050:44100, 0] = 0.0  # a second of digital silence inside the other channel too
+    for method in ("mask", "griffinlim"):
+        denoised = denoise_audio(audio, 22050, MODEL, SETTINGS, method, CPU, griffin_lim_iters=4)
+        assert denoised.shape == audio.shape
+        assert np.max(np.abs(denoised[:, 1])) == 0.0
+        assert np.max(np.abs(denoised[:, 0])) > 0.0
+
+
+def test_denoise_file_writes_float_wav_of_the_inputs_shape(tmp_path):
+    source = tmp_path / "in" / "mono.flac"
+    source.parent.mkdir()
+    sf.write(source, noisy_recording(1.0, 8000, 160, 2), 8000)
+    output = denoise_file(source, tmp_path / "out" / "nested", MODEL, SETTINGS, "mask", CPU)
+    assert output == tmp_path / "out" / "nested" / "mono.wav"
+    info = sf.info(output)
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (8000, 1, 8000, "FLOAT")
+    assert not list(output.parent.glob(".*partial"))
+
+
+# The command
+
+
+@pytest.mark.parametrize("method", ["mask", "griffinlim"])
+def test_the_command_denoises_a_long_stereo_recording(tmp_path, checkpoint, method):
+    audio = stereo_recording(5.0, 22050)
+    sf.write(tmp_path / "talk.wav", audio, 22050, subtype="PCM_16")
+    result = denoise_command("talk.wav", "-o", "clean", "--method", method, "--griffin-lim-iters", "4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    output = tmp_path / "clean" / "talk.wav"
+    assert f"-> {Path('clean') / 'talk.wav'}" in result.stdout and method in result.stdout
+    denoised, rate = sf.read(output, dtype="float32", always_2d=True)
+    assert rate == 22050 and denoised.shape == audio.shape and sf.info(output).subtype == "FLOAT"
+    assert np.all(np.isfinite(denoised))
+    assert not np.allclose(denoised[:, 0], denoised[:, 1])  # each channel denoised on its own
+
+
+def _error_case(case: str, tmp_path: Path, checkpoint: Path) -> tuple[list, Path]:
+    """The command's arguments for `case` and the file its error must name."""
+    good = tmp_path / "good.wav"
+    sf.write(good, noisy_recording(0.5, 16000, 200, 0), 16000)
+    if case == "missing model":
+        return [good, "--model", tmp_path / "nowhere.pt"], tmp_path / "nowhere.pt"
+    if case == "model not a checkpoint":
+        (tmp_path / "notes.pt").write_text("not a model\n")
+        return [good, "--model", tmp_path / "notes.pt"], tmp_path / "notes.pt"
+    if case == "input not audio":
+        (tmp_path / "notes.wav").write_text("not audio\n")
+        return [good, tmp_path / "notes.wav", "--model", checkpoint], tmp_path / "notes.wav"
+    return [good, tmp_path / "missing.wav", "--model", checkpoint], tmp_path / "missing.wav"
+
+
+@pytest.mark.parametrize("case", ["missing model", "model not a checkpoint", "input not audio", "missing input"])
+def test_bad_input_is_one_line_naming_the_file_and_writes_nothing(tmp_path, checkpoint, case):
+    args, named = _error_case(case, tmp_path, checkpoint)
+    result = denoise_command(*args, "-o", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and str(named) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # no traceback
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_are_checked_before_any_work(tmp_path):
+    a, b = tmp_path / "a" / "take.wav", tmp_path / "b" / "take.flac"
+    for path in (a, b):
+        path.parent.mkdir()
+        sf.write(path, noisy_recording(0.2, 16000, 200, 0), 16000)
+    with pytest.raises(PipelineError, match="same name"):
+        plan_outputs([a, b], tmp_path / "out")
+    with pytest.raises(PipelineError, match="overwrite an input"):
+        plan_outputs([a], tmp_path / "a")
+    assert plan_outputs([a], tmp_path / "out") == [tmp_path / "out" / "take.wav"]
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros((0, 1), np.float32), 16000)
+    with pytest.raises(PipelineError, match=f"{empty}: empty audio"):
+        check_input(empty)
+
+
+def test_an_unknown_method_is_argparses_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["denoise", "x.wav", "-o", "out", "--method", "magic"])
+    assert exit_.value.code == 2 and "invalid choice: 'magic'" in capsys.readouterr().err
+
+
+def test_the_command_refuses_colliding_names_before_loading_the_model(tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "take.wav", noisy_recording(0.2, 16000, 200, 0), 16000)
+    args = [str(tmp_path / "a" / "take.wav"), str(tmp_path / "b" / "take.wav"), "-o", str(tmp_path / "out")]
+    assert main(["denoise", *args, "--model", str(tmp_path / "nowhere.pt"), "--device", "cpu"]) == 1
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'b' / 'take.wav'}: same name as")
+    assert not (tmp_path / "out").exists()

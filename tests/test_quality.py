@@ -1,0 +1,95 @@
+"""Every denoising method on the same clips, and their speech-quality scores per clip, per group and overall."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from audiomnist_denoise import tts
+from audiomnist_denoise.audio_metrics import pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.corpus import Clip
+from audiomnist_denoise.enhance import METHODS, enhance, estimate_clean_mel
+from audiomnist_denoise.features import mel_power
+from audiomnist_denoise.model import build_model
+from audiomnist_denoise.noise import NoiseMaker, mix_clip
+from audiomnist_denoise.params import load_params
+from audiomnist_denoise.quality import group_quality, method_means, score_clips, stoi_by_group
+from audiomnist_denoise.reconstruct import oracle_mask
+
+RATE = 16000
+SETTINGS = load_params(REPO / "params.yaml").features.model_copy(
+    update={"sample_rate": RATE, "n_mels": 64, "n_fft": 512, "hop_length": 128, "size": [32, 32]}
+)
+CLIPS = [Clip(speaker, digit, 0) for speaker in ("01", "07") for digit in (1, 4, 8)]
+CLEAN = [tts.synthesize_clip(clip.speaker, clip.digit, clip.rep, RATE, 0) / 32768.0 for clip in CLIPS]
+NOISY = [mix_clip(clean, RATE, clip, NoiseMaker("white"), -5.0, 0)[0] for clean, clip in zip(CLEAN, CLIPS, strict=True)]
+SPEAKERS = pd.Series([clip.speaker for clip in CLIPS], name="speaker")
+MODEL = build_model([4, 8], "kaiming", "sigmoid", seed=0).eval()
+
+
+@pytest.fixture(scope="module")
+def outputs() -> dict[str, list[np.ndarray]]:
+    return enhance(MODEL, CLEAN, NOISY, SETTINGS, 8, "noisy", 0, "cpu")
+
+
+def test_every_method_gives_audio_of_each_clips_length(outputs):
+    assert list(outputs) == list(METHODS)
+    for method, audio in outputs.items():
+        assert [len(clip) for clip in audio] == [len(clip) for clip in CLEAN], method
+        assert all(clip.dtype == np.float32 and np.all(np.isfinite(clip)) for clip in audio), method
+    np.testing.assert_array_equal(outputs["noisy"][2], NOISY[2])
+
+
+def test_the_oracles_are_the_clean_mel_through_each_inversion(outputs):
+    np.testing.assert_array_equal(outputs["oracle_mask"][0], oracle_mask(CLEAN[0], NOISY[0], SETTINGS))
+    assert si_sdr(CLEAN[0], outputs["oracle_mask"][0]) > si_sdr(CLEAN[0], NOISY[0]) + 5
+    assert pesq_wideband(CLEAN[0], outputs["oracle_griffinlim"][0], RATE) > 3.0
+
+
+def test_the_estimate_never_exceeds_the_noisy_power():
+    """Noise adds power: the model's clean estimate is capped at the noisy mel, bin by bin."""
+    noisy_mels = [mel_power(audio, SETTINGS) for audio in NOISY]
+    estimates = estimate_clean_mel(MODEL, noisy_mels, SETTINGS, "cpu")
+    for estimate, noisy_mel in zip(estimates, noisy_mels, strict=True):
+        assert estimate.shape == noisy_mel.shape
+        assert np.all(estimate <= noisy_mel) and np.all(estimate >= 0)
+
+
+def test_clip_scores_are_si_sdr_and_pesq_of_each_method(outputs):
+    scores = score_clips(CLEAN, outputs, RATE, workers=1)
+    assert len(scores) == len(CLIPS)
+    assert list(scores.columns) == [f"{method}.{metric}" for method in METHODS for metric in ("si_sdr", "pesq")]
+    assert scores.loc[3, "noisy.si_sdr"] == pytest.approx(si_sdr(CLEAN[3], NOISY[3]))
+    assert scores.loc[3, "noisy.pesq"] == pytest.approx(pesq_wideband(CLEAN[3], NOISY[3], RATE))
+    assert scores["noisy.si_sdr"].mean() == pytest.approx(-5.0, abs=0.5)
+
+
+def test_parallel_scoring_gives_the_same_table(outputs):
+    pd.testing.assert_frame_equal(score_clips(CLEAN, outputs, RATE, 1), score_clips(CLEAN, outputs, RATE, 2))
+
+
+def test_stoi_is_computed_on_each_groups_clips_joined(outputs):
+    table = stoi_by_group(CLEAN, outputs, SPEAKERS, RATE, workers=1)
+    assert list(table.index) == ["01", "07"] and list(table.columns) == list(METHODS)
+    assert table.index.name == "speaker"
+    expected = stoi_concatenated(CLEAN[3:], outputs["unet_mask"][3:], RATE)
+    assert table.loc["07", "unet_mask"] == pytest.approx(expected)
+    extended = stoi_by_group(CLEAN, outputs, SPEAKERS, RATE, workers=1, extended=True)
+    assert extended.loc["01", "noisy"] == pytest.approx(stoi_concatenated(CLEAN[:3], NOISY[:3], RATE, extended=True))
+
+
+def test_overall_means_average_clips_for_si_sdr_and_pesq_and_speakers_for_stoi():
+    scores = pd.DataFrame({"a.si_sdr": [1.0, 3.0, 8.0], "a.pesq": [1.0, np.nan, 2.0]})
+    stoi = pd.DataFrame({"a": [0.5, 0.7]}, index=["01", "02"])
+    estoi = pd.DataFrame({"a": [0.2, 0.4]}, index=["01", "02"])
+    means = method_means(scores, stoi, estoi)
+    assert means.loc["a"].to_dict() == pytest.approx({"si_sdr": 4.0, "pesq": 1.5, "stoi": 0.6, "estoi": 0.3})
+
+
+def test_group_tables_have_each_methods_metrics_per_group():
+    scores = pd.DataFrame({"a.si_sdr": [1.0, 3.0, 8.0], "a.pesq": [1.0, 2.0, 4.0]})
+    labels = pd.Series(["m", "f", "m"], name="gender")
+    stoi = pd.DataFrame({"a": [0.7, 0.5]}, index=pd.Index(["f", "m"], name="gender"))
+    table = group_quality(scores, labels, stoi)
+    assert table.index.name == "gender" and list(table.index) == ["f", "m"]
+    assert table.loc["m"].to_dict() == pytest.approx({"a_si_sdr": 4.5, "a_pesq": 2.5, "a_stoi": 0.5})
