@@ -14,6 +14,21 @@ the naive list-then-stack would hold every image in memory.
 The child's own peak is read from /proc (VmHWM), not ru_maxrss: Linux carries the peak of
 the process that called exec into the new program's ru_maxrss, so every child would read
 this benchmark's own peak. Its workers are forked, not exec'd: their ru_maxrss is their own.
+
+Full scale (the performance issue's criterion): build_feature_cache with all cores on
+30,000 pairs, AudioMNIST's size, once, in a fresh child as above. The pairs cost no disk
+for audio: every clip of the 3,000-clip corpus is hard-linked under more repetition numbers
+(rep r links to rep r % 10), clean and noisy, so the names follow the AudioMNIST pattern
+and each file is featurized as if it were new (its reads come from the page cache: 3,000
+distinct files). The cache written (2 x 30,000 x 112 x 112 float16, about 1.5 GB) is
+deleted right after. Reported: wall time and clips/s; the peak RSS of the parent and of
+its largest worker; their total, bounded by parent + workers x largest worker (an upper
+bound: the peaks need not coincide, and pages shared since the fork count in every
+process); and the cores used, the CPU time of parent and workers (getrusage SELF +
+CHILDREN) over the wall time. The naive loop is not run on 30,000 pairs (a quarter of an
+hour or more on one core): its clips/s comes from the 1,200-pair throughput run above,
+and the time it would take is extrapolated from it. A clip here is one clean/noisy pair.
+Set BENCH_FEATURIZE_FULL to another multiple of 300 for a quicker check (3000), 0 to skip.
 """
 
 import json
@@ -31,7 +46,7 @@ import cv2
 import librosa
 import numpy as np
 
-from audiomnist_denoise.corpus import find_clips
+from audiomnist_denoise.corpus import META_FILE, Clip, find_clips
 from audiomnist_denoise.feature_cache import CLEAN_FILE, build_feature_cache
 from audiomnist_denoise.noise import mix_corpus, noise_maker
 from audiomnist_denoise.parallel import resolve_workers
@@ -44,6 +59,8 @@ THROUGHPUT_SPEAKERS = 12  # 1200 pairs
 MEMORY_SPEAKERS = (15, 30)  # N = 1500 and 2N = 3000 pairs
 REPEATS = 3
 CHILD_FLAG = "--peak-memory"
+FULL_ENV, FULL_PAIRS = "BENCH_FEATURIZE_FULL", 30000  # AudioMNIST: 60 speakers x 10 digits x 50 reps
+MEMORY_TARGET_MIB = 2048
 
 
 def make_corpus(scratch: Path) -> tuple[Path, Path]:
@@ -102,7 +119,8 @@ def cache_builder(raw: Path, noisy: Path, settings: FeatureParams, workers: int)
     return lambda output: build_feature_cache(raw, noisy, output, settings)
 
 
-def report_throughput(raw: Path, noisy: Path, settings: FeatureParams, scratch: Path) -> None:
+def report_throughput(raw: Path, noisy: Path, settings: FeatureParams, scratch: Path) -> float:
+    """Prints the three rates; returns the naive loop's clips/s, the reference of the full-scale run."""
     clips, workers = len(find_clips(raw)), resolve_workers(0)
     naive = best_time(lambda _: naive_features(raw, noisy, settings), scratch / "naive")
     one = best_time(cache_builder(raw, noisy, settings, 1), scratch / "one")
@@ -113,6 +131,7 @@ def report_throughput(raw: Path, noisy: Path, settings: FeatureParams, scratch: 
     )
     print(f"featurize ours({workers} workers)/naive {naive / many:.2f}x | all/one {one / many:.2f}x (target >= 1.6x)")
     check_agreement(raw, scratch / "all", settings)
+    return clips / naive
 
 
 def check_agreement(raw: Path, cache: Path, settings: FeatureParams, clips: int = 8) -> None:
@@ -139,10 +158,24 @@ def own_peak_rss() -> int:
     return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
 
 
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_peak_memory(raw: str, noisy: str, target: str, settings: str) -> None:
-    build_feature_cache(Path(raw), Path(noisy), Path(target), FeatureParams.model_validate_json(settings))
+    features = FeatureParams.model_validate_json(settings)
+    before = cpu_seconds(resource.RUSAGE_SELF)  # imports are not the work measured
+    started = time.perf_counter()
+    index = build_feature_cache(Path(raw), Path(noisy), Path(target), features)
+    wall = time.perf_counter() - started
     # RUSAGE_CHILDREN covers the pool's workers: the pool has ended and reaped them by now.
-    print(json.dumps({"parent": own_peak_rss(), "worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+    parent_cpu, workers_cpu = cpu_seconds(resource.RUSAGE_SELF) - before, cpu_seconds(resource.RUSAGE_CHILDREN)
+    cpu = {"cpu_parent": parent_cpu, "cpu_workers": workers_cpu}
+    peaks = {"parent": own_peak_rss(), "worker": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+    workers = min(resolve_workers(features.workers), len(index))  # as map_progress decides; 1: no pool
+    run = {"pairs": len(index), "wall": wall, "cores": resolve_workers(0), "workers": workers}
+    print(json.dumps(peaks | cpu | run))
 
 
 def report_memory(corpora: list[tuple[Path, Path]], settings: FeatureParams, scratch: Path) -> None:
@@ -164,14 +197,75 @@ def report_memory(corpora: list[tuple[Path, Path]], settings: FeatureParams, scr
     )
 
 
+def full_pairs() -> int:
+    """The full-scale clip count: BENCH_FEATURIZE_FULL, 30,000 by default; 0 skips the run."""
+    pairs = int(os.environ.get(FULL_ENV) or FULL_PAIRS)
+    if pairs % (SPEAKERS * 10):
+        raise ValueError(f"{FULL_ENV}={pairs}: must be a multiple of {SPEAKERS * 10} ({SPEAKERS} speakers x 10 digits)")
+    return pairs
+
+
+def enlarge(raw: Path, noisy: Path, pairs: int, scratch: Path) -> tuple[Path, Path]:
+    """A pair of corpora of `pairs` clips whose rep r is a hard link to rep r % REPS of `raw` and `noisy`."""
+    reps = pairs // (SPEAKERS * 10)
+    folder = scratch / f"pairs-{pairs}"
+    for root in (raw, noisy):
+        for speaker in {clip.speaker for clip in find_clips(root)}:
+            (folder / root.name / speaker).mkdir(parents=True)
+        for clip in find_clips(root):
+            for rep in range(clip.rep, reps, REPS):
+                os.link(root / clip.path, folder / root.name / Clip(clip.speaker, clip.digit, rep).path)
+        if (root / META_FILE).is_file():  # the clean corpus's metadata, so the folder is a whole corpus
+            os.link(root / META_FILE, folder / root.name / META_FILE)
+    return folder / raw.name, folder / noisy.name
+
+
+def report_full(raw: Path, noisy: Path, pairs: int, naive_rate: float, settings: FeatureParams, scratch: Path) -> None:
+    if not pairs:
+        return
+    big_raw, big_noisy = enlarge(raw, noisy, pairs, scratch)
+    target = scratch / f"full-{pairs}"
+    try:
+        run = peak_memory(big_raw, big_noisy, target, settings.model_copy(update={"workers": 0}))
+    finally:
+        shutil.rmtree(target, ignore_errors=True)  # ~1.5 GB at 30,000 pairs: gone before anything else runs
+    print_full(run, naive_rate)
+
+
+def print_full(run: dict, naive_rate: float) -> None:
+    pairs, cores, workers = run["pairs"], run["cores"], run["workers"]
+    total_mib = (run["parent"] + workers * run["worker"]) / 1024
+    cpu = run["cpu_parent"] + run["cpu_workers"]
+    used, rate = cpu / run["wall"], pairs / run["wall"]
+    naive_pairs = THROUGHPUT_SPEAKERS * 10 * REPS
+    print(
+        f"full      {pairs} pairs | {run['wall']:.1f} s | {rate:6.1f} clips/s | "
+        f"parent peak RSS {run['parent'] / 1024:6.1f} MiB | largest of {workers} workers "
+        f"{run['worker'] / 1024:6.1f} MiB | total <= parent + {workers} x largest = {total_mib:.0f} MiB"
+    )
+    print(
+        f"full      CPU time {cpu:.1f} s (parent {run['cpu_parent']:.1f} + workers {run['cpu_workers']:.1f}) over "
+        f"{run['wall']:.1f} s wall = {used:.2f} cores of {cores} ({100 * used / cores:.0f}%; less if others load them)"
+    )
+    verdict = "met" if total_mib < MEMORY_TARGET_MIB else "MISSED"
+    print(
+        f"featurize {pairs} pairs | peak total <= {total_mib:.0f} MiB (target < {MEMORY_TARGET_MIB}: {verdict}) | "
+        f"cores used {used:.2f} of {cores} | ours {rate:.1f} clips/s vs naive {naive_rate:.1f} clips/s = "
+        f"{rate / naive_rate:.1f}x (naive measured on {naive_pairs} pairs; on {pairs} it would take "
+        f"~{pairs / naive_rate / 60:.0f} min)"
+    )
+
+
 def main() -> None:
     settings = load_params(REPO / "params.yaml").features
+    pairs = full_pairs()  # a bad value fails now, not after minutes of the other runs
     (REPO / "data").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=REPO / "data") as folder:
         scratch = Path(folder)
         raw, noisy = make_corpus(scratch)
-        report_throughput(*subset(raw, noisy, THROUGHPUT_SPEAKERS, scratch), settings, scratch)
+        naive_rate = report_throughput(*subset(raw, noisy, THROUGHPUT_SPEAKERS, scratch), settings, scratch)
         report_memory([subset(raw, noisy, count, scratch) for count in MEMORY_SPEAKERS], settings, scratch)
+        report_full(raw, noisy, pairs, naive_rate, settings, scratch)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from audiomnist_denoise.model import checkpoint_features, load_checkpoint, resol
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.plots import loss_bars
 from audiomnist_denoise.quality import METRICS as QUALITY_METRICS
-from audiomnist_denoise.quality import group_quality, method_means, stoi_by_group
+from audiomnist_denoise.quality import at_stoi_rate_all, group_quality, method_means, stoi_by_group
 from audiomnist_denoise.quality import score_clips as score_audio
 from audiomnist_denoise.splits import read_split
 
@@ -55,8 +55,9 @@ def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tup
         settings.batch_size,
     )  # fmt: skip
     scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
-    stoi = {by: stoi_by_group(clean, outputs, test[by], features.sample_rate, settings.workers) for by in GROUP_TABLES}
-    speaker_estoi = stoi_by_group(clean, outputs, test.speaker, features.sample_rate, settings.workers, extended=True)
+    clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
+    stoi = {by: stoi_by_group(clean, outputs, test[by], rate, settings.workers) for by in GROUP_TABLES}
+    speaker_estoi = stoi_by_group(clean, outputs, test.speaker, rate, settings.workers, extended=True)
     means = method_means(scores, stoi["speaker"], speaker_estoi)
     metrics = {
         f"test.{method}.{metric}": rounded(means.loc[method, metric])

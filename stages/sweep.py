@@ -16,7 +16,7 @@ from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.model import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.noise import mix_corpus_clip, noise_maker
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.quality import METRICS, method_means, score_clips, stoi_by_group
+from audiomnist_denoise.quality import METRICS, at_stoi_rate_all, method_means, score_clips, stoi_by_group
 from audiomnist_denoise.splits import lowest_reps, read_split
 
 RAW, SPLIT, MODEL, PLOTS = Path("data/raw"), Path("data/split.csv"), Path("models/unet.pt"), Path("plots/sweep")
@@ -40,9 +40,9 @@ def main() -> str:
             device, settings.batch_size,
         )  # fmt: skip
         scores = score_clips(clean, outputs, features.sample_rate, settings.workers)
+        clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
         stoi, estoi = (
-            stoi_by_group(clean, outputs, speakers, features.sample_rate, settings.workers, extended)
-            for extended in (False, True)
+            stoi_by_group(clean, outputs, speakers, rate, settings.workers, extended) for extended in (False, True)
         )
         rows.append(method_means(scores, stoi, estoi).assign(snr_db=snr))
     table = pd.concat(rows).reset_index()

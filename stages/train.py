@@ -38,10 +38,12 @@ def main() -> str:
         "normalisation": NORMALISATION,
         "train": params.train.model_dump(),
         "best_step": result.best_step,
+        "precision": result.precision,
     }
     save_checkpoint(MODEL, model, config)
     return (
-        f"{result.steps} steps on {len(pairs['train'])} clips ({device}): best val loss {result.best_val_loss:.5f} "
+        f"{result.steps} steps on {len(pairs['train'])} clips ({device}, {result.precision}): "
+        f"best val loss {result.best_val_loss:.5f} "
         f"at step {result.best_step}, identity {result.identity_val_loss:.5f}, "
         f"ratio {result.best_val_loss / result.identity_val_loss:.3f}; {MODEL}"
     )

@@ -7,7 +7,7 @@ import pytest
 from pesq import BufferTooShortError, pesq
 
 from audiomnist_denoise import tts
-from audiomnist_denoise.audio_metrics import pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.audio_metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
 
 RATE = 16000
 RNG = np.random.default_rng(0)
@@ -59,3 +59,12 @@ def test_stoi_over_concatenated_clips_is_defined_and_ranks():
         assert stoi_concatenated(DIGITS, degraded, RATE, extended=True) < stoi_concatenated(DIGITS, DIGITS, RATE)
     with pytest.raises(ValueError, match="as many estimates"):
         stoi_concatenated(DIGITS, DIGITS[:2], RATE)
+
+
+def test_clips_resampled_for_stoi_once_score_as_pystoi_scores_them():
+    """Resampling up front is what pystoi does inside, so one signal scores the same either way."""
+    clean = np.concatenate(DIGITS)
+    degraded = noisy(clean, 0.0)
+    direct = stoi_concatenated([clean], [degraded], RATE)
+    assert stoi_concatenated([at_stoi_rate(clean, RATE)], [at_stoi_rate(degraded, RATE)], STOI_RATE) == direct
+    assert len(at_stoi_rate(clean, RATE)) == int(np.ceil(len(clean) * STOI_RATE / RATE))

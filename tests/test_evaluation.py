@@ -15,7 +15,7 @@ import yaml
 from conftest import REPO, speaker_entry, tone
 from torch import nn
 
-from audiomnist_denoise.audio_metrics import si_sdr, stoi_concatenated
+from audiomnist_denoise.audio_metrics import STOI_RATE, at_stoi_rate, si_sdr, stoi_concatenated
 from audiomnist_denoise.corpus import META_FILE, clean_metadata
 from audiomnist_denoise.enhance import METHODS
 from audiomnist_denoise.errors import PipelineError
@@ -362,7 +362,8 @@ def test_evaluate_stage_writes_metrics_tables_and_figures_that_agree_with_a_dire
     clean, noisy = ([data[name][i] for i in np.flatnonzero(test)] for name in ("clean_audio", "noisy_audio"))
     expected_noisy_sdr = np.mean([si_sdr(reference, audio) for reference, audio in zip(clean, noisy, strict=True)])
     assert metrics["test.noisy.si_sdr"] == pytest.approx(expected_noisy_sdr, rel=1e-5)
-    per_speaker = [stoi_concatenated(clean[k : k + 6], noisy[k : k + 6], 16000) for k in (0, 6)]
+    clean_10k, noisy_10k = ([at_stoi_rate(clip, 16000) for clip in clips] for clips in (clean, noisy))
+    per_speaker = [stoi_concatenated(clean_10k[k : k + 6], noisy_10k[k : k + 6], STOI_RATE) for k in (0, 6)]
     assert metrics["test.noisy.stoi"] == pytest.approx(np.mean(per_speaker), rel=1e-5)
     assert metrics["test.oracle_mask.si_sdr"] > metrics["test.noisy.si_sdr"]
     assert by_speaker.noisy_stoi.tolist() == pytest.approx(per_speaker, rel=1e-5)

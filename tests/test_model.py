@@ -7,7 +7,16 @@ import torch
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model import UNet, build_model, initialise, load_checkpoint, predict, save_checkpoint
 from audiomnist_denoise.params import TrainParams
-from audiomnist_denoise.training import Pairs, identity_loss, mean_loss, train
+from audiomnist_denoise.training import (
+    Pairs,
+    autocast,
+    cpu_has_native_bf16,
+    identity_loss,
+    mean_loss,
+    resolve_precision,
+    to_device,
+    train,
+)
 
 CPU = torch.device("cpu")
 
@@ -72,7 +81,8 @@ def _pairs(count: int, size: int = 16, seed: int = 0) -> Pairs:
 
 
 def _params(**changes) -> TrainParams:
-    values = dict(lr=3e-3, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu") | changes
+    values = dict(lr=3e-3, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu", precision="fp32", compile=False)
+    values |= changes
     return TrainParams(**values)
 
 
@@ -118,3 +128,51 @@ def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(PipelineError, match="other.pt: not an audiomnist-denoise U-Net checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+# --- precision
+
+
+def test_auto_precision_follows_the_hardware():
+    assert resolve_precision("fp32", CPU) == "fp32" and resolve_precision("bf16", CPU) == "bf16"
+    assert resolve_precision("auto", CPU) == ("bf16" if cpu_has_native_bf16() else "fp32")
+    with pytest.raises(PipelineError, match="train.precision"):
+        resolve_precision("int8", CPU)
+
+
+def test_bf16_loss_matches_fp32_on_a_fixed_batch():
+    """Autocast changes the arithmetic, not the model: same weights, same batch, nearly the same loss."""
+    model = build_model([8, 16], "kaiming", "sigmoid", 0).to(memory_format=torch.channels_last)
+    batch = _pairs(8, size=32)
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        with autocast(precision, CPU):
+            output = model(to_device(batch.noisy, CPU, "bf16"))
+        assert output.dtype == torch.float32  # the output layer runs in fp32 under autocast too
+        losses[precision] = torch.nn.functional.mse_loss(output.float(), batch.clean).item()
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
+    assert losses["bf16"] != losses["fp32"]  # the convolutions did run in bf16
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_keeps_fp32_weights(precision):
+    data, val = _pairs(16), _pairs(8, seed=1)
+    logged = []
+    model, result = train(
+        build_model([4, 8], "kaiming", "sigmoid", 0), data, val, _params(precision=precision), CPU,
+        lambda step, values: logged.append(values["train/loss"]),
+    )  # fmt: skip
+    assert result.precision == precision
+    assert result.final_train_loss < 0.5 * logged[0]
+    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())
+    assert all(parameter.is_contiguous() for parameter in model.parameters())  # saved in the plain layout
+    fp32 = train(build_model([4, 8], "kaiming", "sigmoid", 0), data, val, _params(), CPU, lambda *_: None)[1]
+    assert result.best_val_loss == pytest.approx(fp32.best_val_loss, rel=0.1)
+
+
+def test_mixed_precision_training_is_deterministic_on_cpu():
+    def run():
+        model = build_model([4, 8], "kaiming", "sigmoid", 0)
+        return train(model, _pairs(16), _pairs(8, seed=1), _params(epochs=2, precision="bf16"), CPU, lambda *_: None)[0]
+
+    assert _same_weights(run(), run())

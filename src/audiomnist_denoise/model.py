@@ -57,7 +57,10 @@ class UNet(nn.Module):
         x = skips.pop()
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             x = decoder(torch.cat([upsample(x), skips.pop()], dim=1))
-        x = self.head(x)
+        # The output layer runs in fp32 even under autocast: it costs nothing, and in bf16 its
+        # 8-bit mantissa made training unstable (a loss spike the fp32 run did not have).
+        with torch.autocast(x.device.type, enabled=False):
+            x = self.head(x.float())
         return torch.sigmoid(x) if self.output == "sigmoid" else x
 
 

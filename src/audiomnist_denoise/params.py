@@ -92,6 +92,8 @@ class TrainParams(Section):
     val_every: int = Field(ge=1)
     seed: int = Field(ge=0)
     device: Literal["auto", "cpu", "cuda"]
+    precision: Literal["auto", "fp32", "bf16", "fp16"]
+    compile: bool
 
 
 class EvaluateParams(Section):

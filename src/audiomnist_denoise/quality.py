@@ -8,7 +8,7 @@ over the test speakers of each speaker's value.
 import numpy as np
 import pandas as pd
 
-from .audio_metrics import pesq_wideband, si_sdr, stoi_concatenated
+from .audio_metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
 from .parallel import map_progress
 
 CLIP_METRICS = ("si_sdr", "pesq")
@@ -30,6 +30,22 @@ def score_clips(clean: list[np.ndarray], outputs: dict[str, list[np.ndarray]], r
         (reference, {method: audio[i] for method, audio in outputs.items()}, rate) for i, reference in enumerate(clean)
     ]
     return pd.DataFrame(list(map_progress(_clip_scores, items, workers, desc="SI-SDR and PESQ")))
+
+
+def _at_stoi_rate(item: tuple[np.ndarray, int]) -> np.ndarray:
+    return at_stoi_rate(*item)
+
+
+def at_stoi_rate_all(
+    clean: list[np.ndarray], outputs: dict[str, list[np.ndarray]], rate: int, workers: int
+) -> tuple[list[np.ndarray], dict[str, list[np.ndarray]], int]:
+    """Every clip at STOI's own rate, and that rate: STOI by several groupings then resamples nothing."""
+    names = ["clean", *outputs]
+    clips = [clean, *outputs.values()]
+    items = [(clip, rate) for group in clips for clip in group]
+    resampled = list(map_progress(_at_stoi_rate, items, workers, desc="to 10 kHz for STOI"))
+    per_name = {name: resampled[i * len(clean) : (i + 1) * len(clean)] for i, name in enumerate(names)}
+    return per_name.pop("clean"), per_name, STOI_RATE
 
 
 def _group_stoi(item: tuple[list[np.ndarray], list[np.ndarray], int, bool]) -> float:

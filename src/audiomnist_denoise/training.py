@@ -1,7 +1,9 @@
 """Training the U-Net on noisy -> clean spectrograms: MSE, Adam, validation every few steps.
 
 The whole training set sits in memory as one tensor, so a step is a slice of it and
-no Python runs per sample.
+no Python runs per sample. Mixed precision (bf16 autocast where the hardware does bf16
+natively, fp16 with loss scaling on older GPUs) and channels-last tensors make each
+step several times faster than plain fp32; the weights and the optimiser stay fp32.
 """
 
 import copy
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional
 
 from .errors import PipelineError
@@ -35,6 +38,7 @@ class Pairs:
 
 @dataclass(frozen=True)
 class TrainResult:
+    precision: str  # the one used: fp32, bf16 or fp16
     steps: int
     final_train_loss: float
     final_val_loss: float
@@ -66,21 +70,87 @@ def _as_tensor(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(images[rows], dtype=np.float32)).unsqueeze(1)
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX): there bf16 autocast is
+    fast; elsewhere PyTorch emulates it and it is slower than fp32."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up with care
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """`auto`: bf16 on a GPU or CPU that does it natively, fp16 on GPUs without bf16, else fp32."""
+    if precision not in PRECISIONS:
+        raise PipelineError(f"train.precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    """The autocast context of a resolved precision (a no-op for fp32)."""
+    dtype = _AUTOCAST_DTYPES[precision]
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def memory_format(precision: str) -> torch.memory_format:
+    """Channels-last under mixed precision, where oneDNN and cuDNN's fastest low-precision convolutions
+    want it; fp32 keeps the default layout, so fp32 training gives the same weights as before it existed."""
+    return torch.contiguous_format if precision == "fp32" else torch.channels_last
+
+
+def to_device(images: torch.Tensor, device: torch.device, precision: str = "fp32") -> torch.Tensor:
+    """A batch on `device` in the layout for `precision` (see `memory_format`)."""
+    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision))
+
+
 @torch.no_grad()
-def mean_loss(model: UNet, pairs: Pairs, batch_size: int, device: torch.device) -> float:
-    """Mean squared error over all pixels of `pairs`, in evaluation mode."""
+def mean_loss(model: nn.Module, pairs: Pairs, batch_size: int, device: torch.device, precision: str = "fp32") -> float:
+    """Mean squared error over all pixels of `pairs`, in evaluation mode (the loss itself in fp32)."""
     model.eval()
     total = 0.0
     for start in range(0, len(pairs), batch_size):
-        noisy = pairs.noisy[start : start + batch_size].to(device)
-        clean = pairs.clean[start : start + batch_size].to(device)
-        total += functional.mse_loss(model(noisy), clean, reduction="sum").item()
+        noisy = to_device(pairs.noisy[start : start + batch_size], device, precision)
+        clean = to_device(pairs.clean[start : start + batch_size], device, precision)
+        with autocast(precision, device):
+            output = model(noisy)
+        total += functional.mse_loss(output.float(), clean, reduction="sum").item()
     return total / pairs.clean.numel()
 
 
 def identity_loss(pairs: Pairs) -> float:
     """The baseline: the noisy spectrogram taken as the denoised one."""
     return functional.mse_loss(pairs.noisy, pairs.clean).item()
+
+
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    noisy: torch.Tensor,
+    clean: torch.Tensor,
+    precision: str,
+) -> torch.Tensor:
+    """One optimisation step on a batch already on the device: forward at `precision`, MSE in fp32,
+    backward (scaled for fp16), update. Returns the loss tensor (no host sync)."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast(precision, noisy.device):
+        output = model(noisy)
+    loss = functional.mse_loss(output.float(), clean)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
+def new_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
+    """Loss scaling for fp16, whose small gradients would underflow; a pass-through otherwise."""
+    return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
 Logger = Callable[[int, dict[str, float]], None]  # (step, {name: value}) for each logged step
@@ -92,13 +162,17 @@ def train(
     """Train `model` in place; returns the weights with the best validation loss and a summary.
 
     Every step logs `train/loss`; every `val_every` steps and after the last one, `val/loss`.
-    `progress`, if given, is updated once per step (a tqdm bar, say).
+    `progress`, if given, is updated once per step (a tqdm bar, say). The forward pass runs
+    at `params.precision` (see `resolve_precision`); the result records the one used.
     """
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(params.seed)
     torch.manual_seed(params.seed)
-    model.to(device)
+    precision = resolve_precision(params.precision, device)
+    model.to(device, memory_format=memory_format(precision))
     optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
+    scaler = new_scaler(precision, device)
+    step_model = torch.compile(model) if params.compile else model
     steps_per_epoch = math.ceil(len(train) / params.batch_size)
     total_steps = steps_per_epoch * params.epochs
     best_val, best_step, best_state, val_loss, loss = math.inf, 0, None, math.nan, math.nan
@@ -107,16 +181,12 @@ def train(
         order = torch.randperm(len(train), generator=generator)
         for batch in order.split(params.batch_size):
             model.train()
-            noisy, clean = train.noisy[batch].to(device), train.clean[batch].to(device)
-            optimizer.zero_grad(set_to_none=True)
-            loss_tensor = functional.mse_loss(model(noisy), clean)
-            loss_tensor.backward()
-            optimizer.step()
+            noisy, clean = (to_device(images[batch], device, precision) for images in (train.noisy, train.clean))
+            loss = train_step(step_model, optimizer, scaler, noisy, clean, precision).item()
             step += 1
-            loss = loss_tensor.item()
             logged = {"train/loss": loss}
             if step % params.val_every == 0 or step == total_steps:
-                val_loss = mean_loss(model, val, params.batch_size, device)
+                val_loss = mean_loss(step_model, val, params.batch_size, device, precision)
                 logged["val/loss"] = val_loss
                 if val_loss < best_val:
                     best_val, best_step = val_loss, step
@@ -126,7 +196,9 @@ def train(
                 progress.set_postfix(epoch=f"{epoch + 1}/{params.epochs}", loss=f"{loss:.4f}", val=f"{val_loss:.4f}")
                 progress.update()
     model.load_state_dict(best_state)
+    model.to(memory_format=torch.contiguous_format)
     result = TrainResult(
+        precision=precision,
         steps=step,
         final_train_loss=loss,
         final_val_loss=val_loss,
