@@ -81,7 +81,7 @@ def _pairs(count: int, size: int = 16, seed: int = 0) -> Pairs:
 
 
 def _params(**changes) -> TrainParams:
-    values = dict(lr=3e-3, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu", precision="fp32", compile=False)
+    values = dict(lr=3e-3, schedule="constant", warmup_steps=0, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu", precision="fp32", compile=False)
     values |= changes
     return TrainParams(**values)
 

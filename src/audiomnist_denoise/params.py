@@ -87,6 +87,8 @@ class ModelParams(Section):
 
 class TrainParams(Section):
     lr: float = Field(gt=0, le=1)
+    schedule: Literal["constant", "cosine"]
+    warmup_steps: int = Field(ge=0)
     batch_size: int = Field(ge=1, le=4096)
     epochs: int = Field(ge=1, le=1000)
     val_every: int = Field(ge=1)

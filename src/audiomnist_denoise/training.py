@@ -153,6 +153,25 @@ def new_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
 
 
+def learning_rate_factor(step: int, total_steps: int, warmup_steps: int, schedule: str) -> float:
+    """The multiple of `train.lr` for the 0-based `step`: a linear warm-up over `warmup_steps`, then
+    constant or a cosine decay towards zero at `total_steps`. The decay lets a short run settle, so
+    the best weights depend much less on the rounding of any one step (bf16 against fp32, say)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def new_lr_scheduler(optimizer: torch.optim.Optimizer, params: TrainParams, total_steps: int):
+    """`learning_rate_factor` as a PyTorch scheduler, stepped once per optimisation step."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: learning_rate_factor(step, total_steps, params.warmup_steps, params.schedule)
+    )
+
+
 Logger = Callable[[int, dict[str, float]], None]  # (step, {name: value}) for each logged step
 
 
@@ -175,6 +194,7 @@ def train(
     step_model = torch.compile(model) if params.compile else model
     steps_per_epoch = math.ceil(len(train) / params.batch_size)
     total_steps = steps_per_epoch * params.epochs
+    scheduler = new_lr_scheduler(optimizer, params, total_steps)
     best_val, best_step, best_state, val_loss, loss = math.inf, 0, None, math.nan, math.nan
     step = 0
     for epoch in range(params.epochs):
@@ -183,6 +203,7 @@ def train(
             model.train()
             noisy, clean = (to_device(images[batch], device, precision) for images in (train.noisy, train.clean))
             loss = train_step(step_model, optimizer, scaler, noisy, clean, precision).item()
+            scheduler.step()
             step += 1
             logged = {"train/loss": loss}
             if step % params.val_every == 0 or step == total_steps:
