@@ -1,5 +1,12 @@
-"""Stage `train`: the U-Net on data/features, logged with dvclive; writes models/unet.pt."""
+"""Stage `train`: the U-Net on data/features, logged with dvclive; writes models/unet.pt.
 
+An interrupted run (Ctrl-C, a killed job) leaves a resume point in checkpoints/, and the
+next run of the stage continues from it when params, data and initial weights match.
+checkpoints/ is git-ignored and not a DVC output: DVC deletes a stage's outputs before
+running it, and a `persist: true` output would switch off DVC's run cache for the stage.
+"""
+
+import logging
 from pathlib import Path
 
 from _stage import run
@@ -7,12 +14,15 @@ from tqdm import tqdm
 
 from audiomnist_denoise.model import build_model, resolve_device, save_checkpoint
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.training import load_pairs, train
+from audiomnist_denoise.resume import ResumePoint
+from audiomnist_denoise.training import Trainer, load_pairs
 from dvclive import Live
 
 FEATURES, SPLIT, MODEL, LIVE = Path("data/features"), Path("data/split.csv"), Path("models/unet.pt"), "dvclive"
+RESUME_POINT = Path("checkpoints/train.pt")
 # How a prediction is denormalised, for inference (see features.prediction_db_range).
 NORMALISATION = "min-max per spectrogram; predictions denormalised to [noisy peak - top_db, noisy peak]"
+log = logging.getLogger("train")
 
 
 def main() -> str:
@@ -20,29 +30,41 @@ def main() -> str:
     device = resolve_device(params.train.device)
     pairs = load_pairs(FEATURES, SPLIT, ("train", "val"))
     model = build_model(params.model.channels, params.model.init, params.model.output, params.train.seed)
-    steps = -(-len(pairs["train"]) // params.train.batch_size) * params.train.epochs
+    trainer = Trainer(model, pairs["train"], pairs["val"], params.train, device)
+    resume_point = ResumePoint(RESUME_POINT)
+    state, why = resume_point.load(trainer.fingerprint)
+    if state is not None:
+        trainer.load_state_dict(state)
+    log.info(why)
     # dvclive's defaults would rewrite dvc.yaml and start a DVC experiment: dvc.yaml declares its outputs.
-    with Live(dir=LIVE, save_dvc_exp=False, dvcyaml=None) as live, tqdm(total=steps, desc=f"train ({device})") as bar:
+    with (
+        Live(dir=LIVE, save_dvc_exp=False, dvcyaml=None) as live,
+        tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"train ({device})") as bar,
+    ):
 
-        def log(step: int, values: dict[str, float]) -> None:
+        def log_values(step: int, values: dict[str, float]) -> None:
             live.step = step
             for name, value in values.items():
                 live.log_metric(name, value)
 
-        model, result = train(model, pairs["train"], pairs["val"], params.train, device, log, bar)
+        for step, values in trainer.history:  # the steps before a resume: the curve has no gap
+            log_values(step, values)
+        model, result = trainer.run(log_values, bar, resume_point.save, params.train.checkpoint_every)
         live.log_metric("val/best_loss", result.best_val_loss, plot=False)
         live.log_metric("val/identity_loss", result.identity_val_loss, plot=False)
     config = {
         "model": params.model.model_dump(),
         "features": params.features.model_dump(),
         "normalisation": NORMALISATION,
-        "train": params.train.model_dump(),
+        "train": params.train.model_dump(exclude={"checkpoint_every"}),
         "best_step": result.best_step,
         "precision": result.precision,
     }
     save_checkpoint(MODEL, model, config)
+    resume_point.remove()
+    resumed = f", resumed from step {result.resumed_from_step}" if result.resumed_from_step else ""
     return (
-        f"{result.steps} steps on {len(pairs['train'])} clips ({device}, {result.precision}): "
+        f"{result.steps} steps on {len(pairs['train'])} clips ({device}, {result.precision}{resumed}): "
         f"best val loss {result.best_val_loss:.5f} "
         f"at step {result.best_step}, identity {result.identity_val_loss:.5f}, "
         f"ratio {result.best_val_loss / result.identity_val_loss:.3f}; {MODEL}"

@@ -6,8 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from audiomnist_denoise.corpus import META_FILE
+from audiomnist_denoise.params import TrainParams
+from audiomnist_denoise.training import Pairs
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,3 +54,20 @@ def make_corpus(
 def corpus(tmp_path: Path) -> Path:
     """2 speakers x 10 digits x 2 repetitions of 0.3 s tones at 16 kHz."""
     return make_corpus(tmp_path / "corpus")
+
+
+def blob_pairs(count: int, size: int = 16, seed: int = 0) -> Pairs:
+    """Training pairs: clean targets are smooth blobs; noisy inputs add noise to them."""
+    generator = torch.Generator().manual_seed(seed)
+    clean = torch.nn.functional.avg_pool2d(torch.rand(count, 1, size, size, generator=generator), 5, 1, 2)
+    noisy = (clean + 0.2 * torch.rand(count, 1, size, size, generator=generator)).clamp(0, 1)
+    return Pairs(noisy=noisy, clean=clean)
+
+
+def train_params(**changes) -> TrainParams:
+    """Quick training settings for tiny models on `blob_pairs`."""
+    values = dict(
+        lr=3e-3, schedule="constant", warmup_steps=0, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu",
+        precision="fp32", compile=False, checkpoint_every=0,
+    )  # fmt: skip
+    return TrainParams(**(values | changes))

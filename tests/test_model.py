@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import blob_pairs, train_params
 
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model import UNet, build_model, initialise, load_checkpoint, predict, save_checkpoint
-from audiomnist_denoise.params import TrainParams
 from audiomnist_denoise.training import (
-    Pairs,
     autocast,
     cpu_has_native_bf16,
     identity_loss,
@@ -72,25 +71,11 @@ def test_same_seed_same_weights_and_bad_options_are_named():
         UNet([8, 16], "tanh")
 
 
-def _pairs(count: int, size: int = 16, seed: int = 0) -> Pairs:
-    """Clean targets are smooth blobs; noisy inputs add noise to them."""
-    generator = torch.Generator().manual_seed(seed)
-    clean = torch.nn.functional.avg_pool2d(torch.rand(count, 1, size, size, generator=generator), 5, 1, 2)
-    noisy = (clean + 0.2 * torch.rand(count, 1, size, size, generator=generator)).clamp(0, 1)
-    return Pairs(noisy=noisy, clean=clean)
-
-
-def _params(**changes) -> TrainParams:
-    values = dict(lr=3e-3, schedule="constant", warmup_steps=0, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu", precision="fp32", compile=False)
-    values |= changes
-    return TrainParams(**values)
-
-
 def test_training_steps_reduce_the_loss_and_log_every_step():
-    data, val = _pairs(16), _pairs(8, seed=1)
+    data, val = blob_pairs(16), blob_pairs(8, seed=1)
     model = build_model([4, 8], "kaiming", "sigmoid", 0)
     logged = []
-    model, result = train(model, data, val, _params(), CPU, lambda step, values: logged.append((step, values)))
+    model, result = train(model, data, val, train_params(), CPU, lambda step, values: logged.append((step, values)))
     assert result.steps == 16 and [step for step, _ in logged] == list(range(1, 17))
     assert [step for step, values in logged if "val/loss" in values] == [4, 8, 12, 16]
     assert result.final_train_loss < 0.5 * logged[0][1]["train/loss"]
@@ -101,7 +86,7 @@ def test_training_steps_reduce_the_loss_and_log_every_step():
 def test_training_is_deterministic_on_cpu():
     def run():
         model = build_model([4, 8], "kaiming", "sigmoid", 0)
-        return train(model, _pairs(16), _pairs(8, seed=1), _params(epochs=2), CPU, lambda *_: None)[0]
+        return train(model, blob_pairs(16), blob_pairs(8, seed=1), train_params(epochs=2), CPU, lambda *_: None)[0]
 
     first, second = run(), run()
     assert _same_weights(first, second)
@@ -143,7 +128,7 @@ def test_auto_precision_follows_the_hardware():
 def test_bf16_loss_matches_fp32_on_a_fixed_batch():
     """Autocast changes the arithmetic, not the model: same weights, same batch, nearly the same loss."""
     model = build_model([8, 16], "kaiming", "sigmoid", 0).to(memory_format=torch.channels_last)
-    batch = _pairs(8, size=32)
+    batch = blob_pairs(8, size=32)
     losses = {}
     for precision in ("fp32", "bf16"):
         with autocast(precision, CPU):
@@ -156,23 +141,23 @@ def test_bf16_loss_matches_fp32_on_a_fixed_batch():
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_and_keeps_fp32_weights(precision):
-    data, val = _pairs(16), _pairs(8, seed=1)
+    data, val = blob_pairs(16), blob_pairs(8, seed=1)
     logged = []
     model, result = train(
-        build_model([4, 8], "kaiming", "sigmoid", 0), data, val, _params(precision=precision), CPU,
+        build_model([4, 8], "kaiming", "sigmoid", 0), data, val, train_params(precision=precision), CPU,
         lambda step, values: logged.append(values["train/loss"]),
     )  # fmt: skip
     assert result.precision == precision
     assert result.final_train_loss < 0.5 * logged[0]
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())
     assert all(parameter.is_contiguous() for parameter in model.parameters())  # saved in the plain layout
-    fp32 = train(build_model([4, 8], "kaiming", "sigmoid", 0), data, val, _params(), CPU, lambda *_: None)[1]
+    fp32 = train(build_model([4, 8], "kaiming", "sigmoid", 0), data, val, train_params(), CPU, lambda *_: None)[1]
     assert result.best_val_loss == pytest.approx(fp32.best_val_loss, rel=0.1)
 
 
 def test_mixed_precision_training_is_deterministic_on_cpu():
     def run():
         model = build_model([4, 8], "kaiming", "sigmoid", 0)
-        return train(model, _pairs(16), _pairs(8, seed=1), _params(epochs=2, precision="bf16"), CPU, lambda *_: None)[0]
+        return train(model, blob_pairs(16), blob_pairs(8, seed=1), train_params(epochs=2, precision="bf16"), CPU, lambda *_: None)[0]
 
     assert _same_weights(run(), run())

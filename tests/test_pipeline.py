@@ -1,9 +1,12 @@
 """The DVC pipeline in a temporary git repository: what runs, what reruns, what stays identical."""
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -137,3 +140,34 @@ def test_bad_params_stop_the_stage_with_one_line(project):
     assert errors == [
         "error: params.yaml: noise.kind: Input should be 'white', 'pink', 'brown', 'babble' or 'files' (got 'purple')"
     ]
+
+
+def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
+    """As a user would: Ctrl-C (SIGINT to dvc and the stage) once training has saved a resume point."""
+    set_params(project, train__epochs=20, train__batch_size=4, train__checkpoint_every=5)
+    run(project, "dvc", "repro", "featurize", "split")
+    resume_point = project / "checkpoints" / "train.pt"
+    # One thread: tiny steps on oversubscribed cores otherwise crawl (threads waiting on one another).
+    repro = subprocess.Popen(
+        ["dvc", "repro", "train"], cwd=project, env=ENV | {"OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    while not resume_point.exists():
+        assert repro.poll() is None, "training ended before its first resume point"
+        time.sleep(0.02)
+    os.killpg(repro.pid, signal.SIGINT)
+    interrupted = repro.communicate(timeout=300)[0]
+    assert repro.returncode != 0 and "train: interrupted" in interrupted, interrupted
+
+    resumed = run(project, "dvc", "repro", "train")
+    output = resumed.stdout + resumed.stderr
+    assert ran(resumed.stdout) == {"train"}
+    match = re.search(r"train: resuming from step (\d+) \(checkpoints/train.pt\)", output)
+    assert match and int(match.group(1)) % 5 == 0, output
+    assert not resume_point.exists()  # a finished run leaves none behind
+    losses = pd.read_csv(project / "dvclive" / "plots" / "metrics" / "train" / "loss.tsv", sep="\t")
+    assert list(losses.step) == list(range(1, len(losses) + 1))  # no gap, no step twice
+    model = lock_outs(project)["models/unet.pt"]
+
+    run(project, "dvc", "repro", "-f", "train")
+    assert lock_outs(project)["models/unet.pt"] == model  # the same bytes as a run never interrupted

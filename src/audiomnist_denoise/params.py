@@ -96,6 +96,7 @@ class TrainParams(Section):
     device: Literal["auto", "cpu", "cuda"]
     precision: Literal["auto", "fp32", "bf16", "fp16"]
     compile: bool
+    checkpoint_every: int = Field(ge=0, description="steps between resume points; 0: none")
 
 
 class EvaluateParams(Section):

@@ -10,6 +10,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from . import resume
 from .errors import PipelineError
 from .feature_cache import open_features
 from .model import UNet
@@ -40,6 +42,7 @@ class Pairs:
 class TrainResult:
     precision: str  # the one used: fp32, bf16 or fp16
     steps: int
+    resumed_from_step: int  # 0 for a run from the start
     final_train_loss: float
     final_val_loss: float
     best_val_loss: float
@@ -173,59 +176,151 @@ def new_lr_scheduler(optimizer: torch.optim.Optimizer, params: TrainParams, tota
 
 
 Logger = Callable[[int, dict[str, float]], None]  # (step, {name: value}) for each logged step
+Saver = Callable[[dict, str], None]  # (trainer state, run fingerprint), e.g. ResumePoint.save
+
+
+def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of one epoch, seeded by `seed + epoch` as torch's DistributedSampler seeds it:
+    a run resumed mid-epoch finds the same order without any generator's state."""
+    return torch.randperm(size, generator=torch.Generator().manual_seed(seed + epoch))
+
+
+class Trainer:
+    """One training run as state that can be saved after any step and restored to continue exactly.
+
+    Every step logs `train/loss`; every `val_every` steps and after the last one, `val/loss`.
+    The forward pass runs at `params.precision` (see `resolve_precision`). On CPU a run saved
+    at any step and resumed ends with the same weights, bit for bit, as one never stopped.
+    """
+
+    def __init__(self, model: UNet, train: Pairs, val: Pairs, params: TrainParams, device: torch.device):
+        self.train_pairs, self.val_pairs, self.params, self.device = train, val, params, device
+        self.precision = resolve_precision(params.precision, device)
+        # What a resume point must share with this run; taken before any step changes the weights.
+        settings = {
+            "train": params.model_dump(exclude={"checkpoint_every"}),
+            "precision": self.precision,
+            "device": device.type,
+            "torch": torch.__version__,
+            "model": repr(model),
+        }
+        tensors = [*model.state_dict().values(), train.noisy, train.clean, val.noisy, val.clean]
+        self.fingerprint = resume.fingerprint(settings, tensors)
+        self.model = model.to(device, memory_format=memory_format(self.precision))
+        self.step_model = torch.compile(model) if params.compile else model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
+        self.scaler = new_scaler(self.precision, device)
+        self.steps_per_epoch = math.ceil(len(train) / params.batch_size)
+        self.total_steps = self.steps_per_epoch * params.epochs
+        self.scheduler = new_lr_scheduler(self.optimizer, params, self.total_steps)
+        self.step = 0
+        self.train_loss = self.val_loss = math.nan
+        self.best_val, self.best_step, self.best_weights = math.inf, 0, None
+        self.history: list[tuple[int, dict[str, float]]] = []  # everything logged, for a resumed run's log
+        torch.manual_seed(params.seed)
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs, as plain data for `torch.save` and `torch.load(weights_only=True)`."""
+        return {
+            "step": self.step,
+            "epoch": self.step // self.steps_per_epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "best": {"val_loss": self.best_val, "step": self.best_step, "weights": self.best_weights},
+            "history": self.history,
+            "random": resume.random_states(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = state["step"]
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.train_loss, self.val_loss = state["train_loss"], state["val_loss"]
+        best = state["best"]
+        self.best_val, self.best_step, self.best_weights = best["val_loss"], best["step"], best["weights"]
+        self.history = [(step, dict(values)) for step, values in state["history"]]
+        resume.set_random_states(state["random"])
+
+    def run(self, log: Logger, progress=None, save: Saver | None = None, save_every: int = 0) -> tuple[UNet, TrainResult]:
+        """Train from the current step to the last; returns the weights with the best validation loss.
+
+        `log` gets each step's values (after a resume, the earlier steps are not logged again:
+        `history` holds them). `progress`, if given, is updated once per step (a tqdm bar, say).
+        `save`, if given, gets the state every `save_every` steps (not after the last one).
+        """
+        started, resumed_from = time.perf_counter(), self.step
+        params = self.params
+        while self.step < self.total_steps:
+            epoch, first = divmod(self.step, self.steps_per_epoch)
+            batches = epoch_order(len(self.train_pairs), params.seed, epoch).split(params.batch_size)
+            for batch in batches[first:]:
+                self._train_on(batch)
+                values = {"train/loss": self.train_loss}
+                if self.step % params.val_every == 0 or self.step == self.total_steps:
+                    values["val/loss"] = self._validate()
+                self.history.append((self.step, values))
+                log(self.step, values)
+                if progress is not None:
+                    progress.set_postfix(
+                        epoch=f"{epoch + 1}/{params.epochs}", loss=f"{self.train_loss:.4f}", val=f"{self.val_loss:.4f}"
+                    )
+                    progress.update()
+                if save is not None and save_every and self.step % save_every == 0 and self.step < self.total_steps:
+                    save(self.state_dict(), self.fingerprint)
+        self.model.load_state_dict(self.best_weights)
+        self.model.to(memory_format=torch.contiguous_format)
+        result = TrainResult(
+            precision=self.precision,
+            steps=self.step,
+            resumed_from_step=resumed_from,
+            final_train_loss=self.train_loss,
+            final_val_loss=self.val_loss,
+            best_val_loss=self.best_val,
+            best_step=self.best_step,
+            identity_val_loss=identity_loss(self.val_pairs),
+            seconds=time.perf_counter() - started,
+        )
+        return self.model, result
+
+    def _train_on(self, batch: torch.Tensor) -> None:
+        self.model.train()
+        pairs = self.train_pairs
+        noisy, clean = (to_device(images[batch], self.device, self.precision) for images in (pairs.noisy, pairs.clean))
+        with out_of_memory_explained(self.params.batch_size, self.device):
+            loss = train_step(self.step_model, self.optimizer, self.scaler, noisy, clean, self.precision)
+        self.scheduler.step()
+        self.train_loss = loss.item()
+        self.step += 1
+
+    def _validate(self) -> float:
+        with out_of_memory_explained(self.params.batch_size, self.device):
+            self.val_loss = mean_loss(self.step_model, self.val_pairs, self.params.batch_size, self.device, self.precision)
+        if self.val_loss < self.best_val:
+            self.best_val, self.best_step = self.val_loss, self.step
+            self.best_weights = copy.deepcopy(self.model.state_dict())
+        return self.val_loss
+
+
+@contextmanager
+def out_of_memory_explained(batch_size: int, device: torch.device):
+    """A device out-of-memory error as one line with the batch size and what to try, not a traceback."""
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise PipelineError(
+            f"out of memory on {device} at train.batch_size {batch_size}: try a smaller train.batch_size "
+            f"(e.g. {max(1, batch_size // 2)}) or train.precision bf16 or fp16, which halve the activations"
+        ) from None
 
 
 def train(
     model: UNet, train: Pairs, val: Pairs, params: TrainParams, device: torch.device, log: Logger, progress=None
 ) -> tuple[UNet, TrainResult]:
-    """Train `model` in place; returns the weights with the best validation loss and a summary.
-
-    Every step logs `train/loss`; every `val_every` steps and after the last one, `val/loss`.
-    `progress`, if given, is updated once per step (a tqdm bar, say). The forward pass runs
-    at `params.precision` (see `resolve_precision`); the result records the one used.
-    """
-    started = time.perf_counter()
-    generator = torch.Generator().manual_seed(params.seed)
-    torch.manual_seed(params.seed)
-    precision = resolve_precision(params.precision, device)
-    model.to(device, memory_format=memory_format(precision))
-    optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
-    scaler = new_scaler(precision, device)
-    step_model = torch.compile(model) if params.compile else model
-    steps_per_epoch = math.ceil(len(train) / params.batch_size)
-    total_steps = steps_per_epoch * params.epochs
-    scheduler = new_lr_scheduler(optimizer, params, total_steps)
-    best_val, best_step, best_state, val_loss, loss = math.inf, 0, None, math.nan, math.nan
-    step = 0
-    for epoch in range(params.epochs):
-        order = torch.randperm(len(train), generator=generator)
-        for batch in order.split(params.batch_size):
-            model.train()
-            noisy, clean = (to_device(images[batch], device, precision) for images in (train.noisy, train.clean))
-            loss = train_step(step_model, optimizer, scaler, noisy, clean, precision).item()
-            scheduler.step()
-            step += 1
-            logged = {"train/loss": loss}
-            if step % params.val_every == 0 or step == total_steps:
-                val_loss = mean_loss(step_model, val, params.batch_size, device, precision)
-                logged["val/loss"] = val_loss
-                if val_loss < best_val:
-                    best_val, best_step = val_loss, step
-                    best_state = copy.deepcopy(model.state_dict())
-            log(step, logged)
-            if progress is not None:
-                progress.set_postfix(epoch=f"{epoch + 1}/{params.epochs}", loss=f"{loss:.4f}", val=f"{val_loss:.4f}")
-                progress.update()
-    model.load_state_dict(best_state)
-    model.to(memory_format=torch.contiguous_format)
-    result = TrainResult(
-        precision=precision,
-        steps=step,
-        final_train_loss=loss,
-        final_val_loss=val_loss,
-        best_val_loss=best_val,
-        best_step=best_step,
-        identity_val_loss=identity_loss(val),
-        seconds=time.perf_counter() - started,
-    )
-    return model, result
+    """Train `model` in place from the start without resume points; see `Trainer`."""
+    return Trainer(model, train, val, params, device).run(log, progress)
