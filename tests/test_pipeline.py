@@ -1,5 +1,6 @@
 """The DVC pipeline in a temporary git repository: what runs, what reruns, what stays identical."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,10 +90,12 @@ def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
     raw, noisy = project / "data" / "raw", project / "data" / "noisy"
     assert len(list(raw.rglob("*.wav"))) == len(list(noisy.rglob("*.wav"))) == 150
     assert (raw / "audioMNIST_meta.txt").is_file()
+    corpus_metrics = json.loads((project / "metrics" / "corpus.json").read_text())
+    assert corpus_metrics == {"clips": {"kept": 150, "bad": 0}, "bad_files": []}
     assert sf.info(noisy / "02" / "7_02_1.wav").subtype == "FLOAT"
     assert (project / "data" / "features" / "clean.npy").is_file() and (project / "data" / "split.csv").is_file()
     metrics = run(project, "dvc", "metrics", "show").stdout
-    assert "clips.test" in metrics and "test.mse" in metrics and "val.best_loss" in metrics
+    assert "clips.kept" in metrics and "clips.test" in metrics and "test.mse" in metrics and "val.best_loss" in metrics
     assert all(f"test.{method}.{metric}" in metrics for method in METHODS for metric in METRICS)
     assert len(list((project / "samples").glob("*_denoised.wav"))) == 2
     sweep = pd.read_csv(project / "plots" / "sweep" / "pesq.csv")
