@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
+from .errors import PipelineError
+
 
 @contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
@@ -33,6 +35,13 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(retired, ignore_errors=True)
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """An error naming `folder` if it has fewer than `needed` bytes free for `what`."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise PipelineError(f"{folder}: not enough disk space for {what}: {needed:,} bytes needed, {free:,} free")
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
