@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import REPO, make_corpus
+from conftest import REPO, make_corpus, set_params
 
 from audiomnist_denoise.enhance import METHODS
 from audiomnist_denoise.quality import METRICS
@@ -33,18 +33,6 @@ def run(project: Path, *command: str, check: bool = True) -> subprocess.Complete
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def set_params(project: Path, **values) -> None:
-    """Set dotted keys (data__tts__speakers=3 sets data.tts.speakers) in the project's params.yaml."""
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    for dotted, value in values.items():
-        *parents, key = dotted.split("__")
-        section = params
-        for parent in parents:
-            section = section[parent]
-        section[key] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture
