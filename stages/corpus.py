@@ -1,17 +1,30 @@
-"""Stage `corpus`: fill data/raw from `data.source` (the embedded eSpeak NG corpus or AudioMNIST)."""
+"""Stage `corpus`: fill data/raw from `data.source` (the embedded eSpeak NG corpus or AudioMNIST).
 
+metrics/corpus.json counts the clips kept and lists every bad file with its reason; it is
+written even when bad files stop the stage, so the full list is at hand.
+"""
+
+import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 from _stage import run
 
 from audiomnist_denoise.download import fetch_audiomnist
+from audiomnist_denoise.errors import BadFile, BadFilesError, PipelineError
+from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.sources import import_audiomnist, write_tts_corpus
 
-RAW = Path("data/raw")
+RAW, METRICS = Path("data/raw"), Path("metrics/corpus.json")
 DOWNLOADS = Path("data/downloads")  # outside every output: a download survives reruns
 log = logging.getLogger("corpus")
+
+
+def write_metrics(kept: int, bad_files: list[BadFile]) -> None:
+    metrics = {"clips": {"kept": kept, "bad": len(bad_files)}, "bad_files": [asdict(bad) for bad in bad_files]}
+    write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
 
 
 def main() -> str:
@@ -21,12 +34,23 @@ def main() -> str:
         clips = write_tts_corpus(
             RAW, tts.speakers, tts.reps, tts.sample_rate, tts.seed, data.speakers, data.max_reps, data.workers
         )
+        write_metrics(len(clips), [])
         return f"{len(clips)} synthetic clips of {len({c.speaker for c in clips})} speakers in {RAW}"
     source = Path(data.audiomnist_dir) if data.audiomnist_dir else fetch_audiomnist(DOWNLOADS, data.audiomnist_sha256)
-    clips, cleaning = import_audiomnist(source, RAW, data.speakers, data.max_reps, data.downmix, data.workers)
-    for line in cleaning:
+    try:
+        imported = import_audiomnist(
+            source, RAW, data.speakers, data.max_reps, data.downmix, data.on_bad_file == "skip", data.workers
+        )
+    except BadFilesError as exc:
+        write_metrics(0, exc.bad_files)
+        hint = "" if data.on_bad_file == "skip" else "; data.on_bad_file: skip leaves them out"
+        raise PipelineError(f"{exc} (all listed in {METRICS}{hint})") from None
+    write_metrics(len(imported.clips), imported.bad_files)
+    for line in imported.cleaning:
         log.info("metadata cleaned: %s", line)
-    return f"{len(clips)} AudioMNIST clips of {len({c.speaker for c in clips})} speakers from {source} in {RAW}"
+    clips, bad_files = imported.clips, imported.bad_files
+    summary = f"{len(clips)} AudioMNIST clips of {len({c.speaker for c in clips})} speakers from {source} in {RAW}"
+    return summary + (f"; {len(bad_files)} bad file(s) left out, listed in {METRICS}" if bad_files else "")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
 from audiomnist_denoise.corpus import META_FILE
 from audiomnist_denoise.params import TrainParams
@@ -48,6 +49,18 @@ def make_corpus(
                 sf.write(root / speaker / f"{digit}_{speaker}_{rep}.wav", audio, rate, subtype="PCM_16")
     (root / META_FILE).write_text(json.dumps({speaker: speaker_entry() for speaker in speakers}, indent=4))
     return root
+
+
+def set_params(project: Path, **values) -> None:
+    """Set dotted keys (data__tts__speakers=3 sets data.tts.speakers) in the project's params.yaml."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    for dotted, value in values.items():
+        *parents, key = dotted.split("__")
+        section = params
+        for parent in parents:
+            section = section[parent]
+        section[key] = value
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The AudioMNIST layout: names, metadata cleaning, audio checks and importing a copy."""
 
-import json
 import shutil
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from audiomnist_denoise.corpus import (
     read_audio,
     select_clips,
 )
-from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.errors import BadFile, BadFilesError, PipelineError
 from audiomnist_denoise.sources import import_audiomnist
 
 
@@ -130,7 +129,7 @@ def test_read_audio_returns_mono_float32(corpus):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"RIFF\x00\x00\x00\x00garbage that is no wav", "cannot decode audio"), (b"", "cannot decode audio")],
+    [(b"RIFF\x00\x00\x00\x00garbage that is no wav", "cannot decode audio"), (b"", "empty file \\(0 bytes\\)")],
 )
 def test_read_audio_refuses_corrupt_files(tmp_path, content, message):
     path = tmp_path / "0_01_0.wav"
@@ -154,12 +153,12 @@ def test_read_audio_refuses_empty_and_stereo_unless_downmixed(tmp_path):
 
 
 def _import(corpus, tmp_path, **options):
-    settings = {"speakers": None, "max_reps": None, "downmix": False, "workers": 1} | options
+    settings = {"speakers": None, "max_reps": None, "downmix": False, "skip_bad_files": False, "workers": 1} | options
     return import_audiomnist(corpus, tmp_path / "raw", **settings)
 
 
 def test_import_copies_clips_and_metadata_byte_for_byte(corpus, tmp_path):
-    clips, _ = _import(corpus, tmp_path)
+    clips = _import(corpus, tmp_path).clips
     raw = tmp_path / "raw"
     assert len(clips) == 40
     for clip in clips:
@@ -170,21 +169,62 @@ def test_import_copies_clips_and_metadata_byte_for_byte(corpus, tmp_path):
 def test_import_accepts_a_clone_and_selects(tmp_path):
     clone = tmp_path / "AudioMNIST"
     make_corpus(clone / "data", speakers=("01", "02", "03"))
-    clips, _ = _import(clone, tmp_path, speakers=["01", "03"], max_reps=1)
+    clips = _import(clone, tmp_path, speakers=["01", "03"], max_reps=1).clips
     assert sorted(path.name for path in (tmp_path / "raw").iterdir()) == ["01", "03", META_FILE]
     assert len(clips) == 20
 
 
-def test_import_reports_every_bad_file_and_writes_nothing(corpus, tmp_path):
+def _break_files(corpus: Path) -> dict[str, str]:
+    """One bad file of each kind in a `make_corpus` folder; their paths with the reason each should get."""
     (corpus / "01" / "0_01_0.wav").write_bytes(b"not audio")
-    sf.write(corpus / "02" / "0_02_1.wav", np.zeros((100, 2), np.float32), 16000)
+    (corpus / "01" / "1_01_0.wav").write_bytes(b"")
     sf.write(corpus / "02" / "0_02_0.wav", np.zeros(0, np.float32), 16000)
-    with pytest.raises(PipelineError, match="3 bad file") as error:
+    sf.write(corpus / "02" / "0_02_1.wav", np.zeros((100, 2), np.float32), 16000)
+    shutil.copy(corpus / "02" / "5_02_0.wav", corpus / "02" / "5_01_0.wav")
+    (corpus / "61").mkdir()
+    sf.write(corpus / "61" / "4_61_0.wav", tone(0.3, 16000, 300), 16000)
+    return {
+        "01/0_01_0.wav": "cannot decode audio",
+        "01/1_01_0.wav": "empty file (0 bytes)",
+        "02/0_02_0.wav": "empty audio (0 samples)",
+        "02/0_02_1.wav": "2 channels, expected mono",
+        "02/5_01_0.wav": "clip of speaker 01 is not in folder 01/",
+        "61/4_61_0.wav": f"speaker 61 has no entry in {META_FILE}",
+    }
+
+
+def test_import_reports_every_bad_file_at_once_and_writes_nothing(corpus, tmp_path):
+    expected = _break_files(corpus)
+    with pytest.raises(BadFilesError, match="6 bad file") as error:
         _import(corpus, tmp_path)
-    message = str(error.value)
-    assert "0_01_0.wav: cannot decode" in message and "0_02_1.wav: 2 channels" in message
-    assert "0_02_0.wav: empty audio" in message
+    assert [bad.path for bad in error.value.bad_files] == sorted(expected)
+    for bad in error.value.bad_files:
+        assert bad.reason.startswith(expected[bad.path])
+        assert str(bad) in str(error.value)
     assert not (tmp_path / "raw").exists() and not list(tmp_path.glob(".raw.partial-*"))
+
+
+def test_import_can_skip_bad_files(corpus, tmp_path):
+    expected = _break_files(corpus)
+    imported = _import(corpus, tmp_path, skip_bad_files=True)
+    assert sorted(bad.path for bad in imported.bad_files) == sorted(expected)
+    written = sorted(path.relative_to(tmp_path / "raw").as_posix() for path in (tmp_path / "raw").rglob("*.wav"))
+    assert written == [clip.path for clip in imported.clips] and len(written) == 40 - 4
+    assert not set(written) & set(expected)
+
+
+def test_import_refuses_a_corpus_of_bad_files_only_even_when_skipping(corpus, tmp_path):
+    for path in corpus.rglob("*.wav"):
+        path.write_bytes(b"")
+    with pytest.raises(BadFilesError, match="all 40 file.s. are bad, none left"):
+        _import(corpus, tmp_path, skip_bad_files=True)
+
+
+def test_bad_files_error_lists_twenty_and_counts_the_rest():
+    bad_files = [BadFile(f"01/0_01_{rep}.wav", "empty file (0 bytes)") for rep in range(25)]
+    message = str(BadFilesError("corpus: 25 bad file(s)", bad_files))
+    assert message.startswith("corpus: 25 bad file(s): 01/0_01_0.wav: empty file (0 bytes); ")
+    assert message.count("empty file") == 20 and message.endswith("; and 5 more")
 
 
 def test_import_downmixes_stereo_when_asked(corpus, tmp_path):
@@ -195,14 +235,6 @@ def test_import_downmixes_stereo_when_asked(corpus, tmp_path):
     expected = sf.read(corpus / "01" / "5_01_0.wav")[0].mean(axis=1)
     assert rate == 16000 and audio.ndim == 1
     np.testing.assert_allclose(audio, expected, atol=1e-7)
-
-
-def test_import_needs_a_metadata_entry_for_every_speaker(corpus, tmp_path):
-    entries = json.loads((corpus / META_FILE).read_text())
-    del entries["02"]
-    (corpus / META_FILE).write_text(json.dumps(entries))
-    with pytest.raises(PipelineError, match=r"audioMNIST_meta.txt: no entry for speaker\(s\) 02"):
-        _import(corpus, tmp_path)
 
 
 def test_import_needs_a_metadata_file(corpus, tmp_path):

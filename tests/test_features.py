@@ -1,6 +1,9 @@
 """Spectrogram features: range, shapes, resampling, the exact inverse, and the feature cache."""
 
 import hashlib
+import re
+import shutil
+from types import SimpleNamespace
 
 import librosa
 import numpy as np
@@ -130,3 +133,17 @@ def test_cache_refuses_missing_or_mismatched_noisy_copies(pairs, tmp_path):
     with pytest.raises(PipelineError, match="3_02_1.wav: does not match its clean clip"):
         build_feature_cache(raw, noisy, tmp_path / "features", settings(workers=1))
     assert not (tmp_path / "features").exists()
+
+
+def test_cache_stops_before_writing_when_the_disk_cannot_hold_it(pairs, tmp_path, monkeypatch):
+    raw, noisy = pairs
+    build_feature_cache(raw, noisy, tmp_path / "fits", settings(workers=1))
+    cache_bytes = sum(path.stat().st_size for path in (tmp_path / "fits").iterdir())
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: SimpleNamespace(free=100_000))
+    with pytest.raises(PipelineError) as error:
+        build_feature_cache(raw, noisy, tmp_path / "features", settings(workers=1))
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path}: not enough disk space for {tmp_path / 'features'} (40 clips): ")
+    needed = int(re.search(r"([0-9,]+) bytes needed, 100,000 free$", message)[1].replace(",", ""))
+    assert cache_bytes <= needed < 1.05 * cache_bytes  # never less than the cache takes, and not much more
+    assert not (tmp_path / "features").exists() and not list(tmp_path.glob(".features.partial-*"))

@@ -40,6 +40,7 @@ def test_repository_params_load():
         ("data.tts.speakers", 31, "data.tts.speakers: Input should be less than or equal to 30"),
         ("data.tts.speakers", 0, "data.tts.speakers: Input should be greater than or equal to 1"),
         ("data.downmix", "yes", "data.downmix: Input should be a valid boolean"),
+        ("data.on_bad_file", "ignore", "data.on_bad_file: Input should be 'error' or 'skip' (got 'ignore')"),
         ("data.speakers", ["1"], "data.speakers.0: String should match pattern"),
         ("data.audiomnist_sha256", "abc", "data.audiomnist_sha256: String should match pattern"),
         ("noise.workers", -1, "noise.workers: Input should be greater than or equal to 0"),

@@ -1,5 +1,6 @@
 """The DVC pipeline in a temporary git repository: what runs, what reruns, what stays identical."""
 
+import json
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import REPO, make_corpus
+from conftest import REPO, make_corpus, set_params
 
 from audiomnist_denoise.enhance import METHODS
 from audiomnist_denoise.quality import METRICS
@@ -35,18 +36,6 @@ def run(project: Path, *command: str, check: bool = True) -> subprocess.Complete
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
-
-
-def set_params(project: Path, **values) -> None:
-    """Set dotted keys (data__tts__speakers=3 sets data.tts.speakers) in the project's params.yaml."""
-    params = yaml.safe_load((project / "params.yaml").read_text())
-    for dotted, value in values.items():
-        *parents, key = dotted.split("__")
-        section = params
-        for parent in parents:
-            section = section[parent]
-        section[key] = value
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 @pytest.fixture
@@ -92,10 +81,12 @@ def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
     raw, noisy = project / "data" / "raw", project / "data" / "noisy"
     assert len(list(raw.rglob("*.wav"))) == len(list(noisy.rglob("*.wav"))) == 150
     assert (raw / "audioMNIST_meta.txt").is_file()
+    corpus_metrics = json.loads((project / "metrics" / "corpus.json").read_text())
+    assert corpus_metrics == {"clips": {"kept": 150, "bad": 0}, "bad_files": []}
     assert sf.info(noisy / "02" / "7_02_1.wav").subtype == "FLOAT"
     assert (project / "data" / "features" / "clean.npy").is_file() and (project / "data" / "split.csv").is_file()
     metrics = run(project, "dvc", "metrics", "show").stdout
-    assert "clips.test" in metrics and "test.mse" in metrics and "val.best_loss" in metrics
+    assert "clips.kept" in metrics and "clips.test" in metrics and "test.mse" in metrics and "val.best_loss" in metrics
     assert all(f"test.{method}.{metric}" in metrics for method in METHODS for metric in METRICS)
     assert len(list((project / "samples").glob("*_denoised.wav"))) == 2
     sweep = pd.read_csv(project / "plots" / "sweep" / "pesq.csv")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from .errors import PipelineError
+from .errors import BadFile, BadFileError, BadFilesError, PipelineError
 
 META_FILE = "audioMNIST_meta.txt"
 _CLIP_NAME = re.compile(r"(?P<digit>[0-9])_(?P<speaker>[0-9]{2})_(?P<rep>0|[1-9][0-9]*)\.wav")
@@ -51,26 +51,32 @@ def parse_clip_path(relative: str | Path) -> Clip:
     relative = Path(relative)
     match = _CLIP_NAME.fullmatch(relative.name)
     if match is None:
-        raise PipelineError(f"{relative}: not an AudioMNIST clip name ({{digit}}_{{speaker}}_{{rep}}.wav)")
+        raise BadFileError(relative, "not an AudioMNIST clip name ({digit}_{speaker}_{rep}.wav)")
     clip = Clip(match["speaker"], int(match["digit"]), int(match["rep"]))
     if relative.parent.as_posix() != clip.speaker:
-        raise PipelineError(f"{relative}: clip of speaker {clip.speaker} is not in folder {clip.speaker}/")
+        raise BadFileError(relative, f"clip of speaker {clip.speaker} is not in folder {clip.speaker}/")
     return clip
 
 
-def find_clips(root: Path) -> list[Clip]:
-    """Every clip under `root`, sorted; an error naming each file that breaks the layout."""
+def scan_clips(root: Path) -> tuple[list[Clip], list[BadFile]]:
+    """Every clip under `root`, sorted, and every wav whose name breaks the layout; an error if there are no wavs."""
     clips, bad = [], []
     for path in sorted(root.rglob("*.wav")):
         try:
             clips.append(parse_clip_path(path.relative_to(root)))
-        except PipelineError as exc:
-            bad.append(str(exc))
-    if bad:
-        raise PipelineError(f"{root}: {len(bad)} badly named file(s): " + "; ".join(bad))
-    if not clips:
+        except BadFileError as exc:
+            bad.append(exc.bad)
+    if not clips and not bad:
         raise PipelineError(f"{root}: no AudioMNIST clips ({{speaker}}/{{digit}}_{{speaker}}_{{rep}}.wav)")
-    return sorted(clips)
+    return sorted(clips), bad
+
+
+def find_clips(root: Path) -> list[Clip]:
+    """Every clip under `root`, sorted; an error naming each file that breaks the layout."""
+    clips, bad = scan_clips(root)
+    if bad:
+        raise BadFilesError(f"{root}: {len(bad)} badly named file(s)", bad)
+    return clips
 
 
 def select_clips(clips: list[Clip], speakers: list[str] | None, max_reps: int | None) -> list[Clip]:
@@ -90,13 +96,15 @@ def read_audio(path: Path, downmix: bool = False) -> tuple[np.ndarray, int]:
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise PipelineError(f"{path}: cannot decode audio ({exc})") from None
+        # A 0-byte file (an interrupted copy, typically) says more by its size than by libsndfile's error.
+        empty = path.is_file() and path.stat().st_size == 0
+        raise BadFileError(path, "empty file (0 bytes)" if empty else f"cannot decode audio ({exc})") from None
     if audio.shape[0] == 0:
-        raise PipelineError(f"{path}: empty audio (0 samples)")
+        raise BadFileError(path, "empty audio (0 samples)")
     if audio.shape[1] > 1:
         if not downmix:
-            raise PipelineError(
-                f"{path}: {audio.shape[1]} channels, expected mono (set data.downmix: true to average them)"
+            raise BadFileError(
+                path, f"{audio.shape[1]} channels, expected mono (set data.downmix: true to average them)"
             )
         return audio.mean(axis=1), rate
     return audio[:, 0], rate

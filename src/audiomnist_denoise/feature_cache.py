@@ -16,12 +16,14 @@ import pandas as pd
 from .corpus import Clip, find_clips, read_audio, resample
 from .errors import PipelineError
 from .features import Spectrogram, forward
-from .fsutil import atomic_directory
+from .fsutil import atomic_directory, check_free_space
 from .parallel import map_progress
 from .params import FeatureParams
 
 INDEX_FILE, CLEAN_FILE, NOISY_FILE = "index.csv", "clean.npy", "noisy.npy"
 _BLOCK = 256  # rows held in memory before they go to disk
+_NPY_HEADER_BYTES = 128  # numpy's header for these arrays
+_INDEX_ROW_BYTES = 256  # a generous bound on one line of index.csv
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,12 @@ class _BlockWriter:
         self.rows = []
 
 
+def _cache_bytes(shape: tuple[int, ...], dtype: str) -> int:
+    """Disk space the cache takes: the clean and the noisy array, and the index."""
+    array_bytes = int(np.prod(shape)) * np.dtype(dtype).itemsize + _NPY_HEADER_BYTES
+    return 2 * array_bytes + shape[0] * _INDEX_ROW_BYTES
+
+
 def build_feature_cache(raw: Path, noisy: Path, target: Path, settings: FeatureParams) -> pd.DataFrame:
     """Featurize every clip of `raw` and its noisy copy into `target`; the index."""
     clips = find_clips(raw)
@@ -93,6 +101,9 @@ def build_feature_cache(raw: Path, noisy: Path, target: Path, settings: FeatureP
         raise PipelineError(f"{noisy}: no noisy copy of {len(missing)} clip(s), e.g. {missing[0]}; rerun mix")
     shape = (len(clips), *settings.size)
     with atomic_directory(target) as partial_dir:
+        # The arrays are sparse memory maps: a disk that fills up while they are written would
+        # kill the stage with SIGBUS, not with an error.
+        check_free_space(target.parent, _cache_bytes(shape, settings.dtype), f"{target} ({len(clips)} clips)")
         writers = [_BlockWriter(partial_dir / name, shape, settings.dtype) for name in (CLEAN_FILE, NOISY_FILE)]
         work = partial(_featurize_clip, raw=raw, noisy=noisy, settings=settings)
         rows = []

@@ -9,21 +9,39 @@ from pathlib import Path
 import numpy as np
 from scipy.io import wavfile
 
+from .errors import PipelineError
+
 
 @contextmanager
 def atomic_directory(target: Path) -> Iterator[Path]:
-    """A fresh temporary folder beside `target` that replaces `target` only on success."""
+    """A fresh temporary folder beside `target` that replaces `target` only on success.
+
+    `target` is at every moment absent or complete (the old or the new one): the swap is
+    two renames. A run killed part-way (SIGKILL skips every cleanup) leaves only
+    `.NAME.partial-*` folders, which the next run for the same target removes.
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{target.name}.partial-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    retired = partial.with_name(f"{partial.name}-old")  # still a leftover's name if a kill strands it
     try:
         yield partial
         partial.chmod(0o755)  # mkdtemp makes it private
         if target.exists():
-            shutil.rmtree(target)
+            target.rename(retired)
         partial.rename(target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """An error naming `folder` if it has fewer than `needed` bytes free for `what`."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise PipelineError(f"{folder}: not enough disk space for {what}: {needed:,} bytes needed, {free:,} free")
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:

@@ -33,6 +33,7 @@ class DataParams(Section):
     speakers: list[SpeakerId] | None = Field(min_length=1)
     max_reps: int | None = Field(ge=1)
     downmix: bool
+    on_bad_file: Literal["error", "skip"]
     audiomnist_dir: str | None
     audiomnist_sha256: str | None = Field(pattern=r"^[0-9a-f]{64}$")
     workers: Workers

@@ -2,27 +2,17 @@
 
 import json
 import shutil
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import soundfile as sf
 
 from . import tts
-from .corpus import (
-    META_FILE,
-    Clip,
-    check_speakers_have_metadata,
-    clean_metadata,
-    find_clips,
-    read_audio,
-    read_raw_metadata,
-    select_clips,
-)
-from .errors import PipelineError
+from .corpus import META_FILE, Clip, clean_metadata, read_audio, read_raw_metadata, scan_clips, select_clips
+from .errors import BadFile, BadFileError, BadFilesError, PipelineError
 from .fsutil import atomic_directory, write_wav
 from .parallel import map_progress
-
-_LISTED_PROBLEMS = 20
 
 
 def _synthesize_file(clip: Clip, root: Path, sample_rate: int, seed: int) -> None:
@@ -71,13 +61,13 @@ def locate_audiomnist_data(folder: Path) -> Path:
     raise PipelineError(f"data.audiomnist_dir: {folder} has no {META_FILE} (nor data/{META_FILE})")
 
 
-def _import_file(clip: Clip, source: Path, target: Path, downmix: bool) -> str | None:
-    """Copy one clip, downmixed if asked; the problem as text if it is unusable."""
+def _import_file(clip: Clip, source: Path, target: Path, downmix: bool) -> BadFile | None:
+    """Copy one clip, downmixed if asked; what is wrong with it if it is unusable."""
     path = source / clip.path
     try:
         audio, rate = read_audio(path, downmix)
-    except PipelineError as exc:
-        return str(exc)
+    except BadFileError as exc:
+        return BadFile(clip.path, exc.bad.reason)
     destination = target / clip.path
     if sf.info(path).channels == 1:
         destination.parent.mkdir(parents=True, exist_ok=True)
@@ -87,25 +77,49 @@ def _import_file(clip: Clip, source: Path, target: Path, downmix: bool) -> str |
     return None
 
 
-def import_audiomnist(
-    source: Path, target: Path, speakers: list[str] | None, max_reps: int | None, downmix: bool, workers: int
-) -> tuple[list[Clip], list[str]]:
-    """Copy an AudioMNIST-layout folder into `target`, checking every clip and the metadata.
+def _split_unknown_speakers(clips: list[Clip], entries: dict[str, dict]) -> tuple[list[Clip], list[BadFile]]:
+    """The clips whose speaker has a metadata entry, and the others as bad files."""
+    unknown = [clip for clip in clips if clip.speaker not in entries]
+    bad = [BadFile(clip.path, f"speaker {clip.speaker} has no entry in {META_FILE}") for clip in unknown]
+    return [clip for clip in clips if clip.speaker in entries], bad
 
-    Returns the clips and what cleaning the metadata will change (the file itself is
-    copied as it is, so `target` stays in the AudioMNIST format).
+
+@dataclass(frozen=True)
+class ImportedCorpus:
+    clips: list[Clip]  # copied
+    bad_files: list[BadFile]  # left out, paths relative to the source folder; empty unless skipped
+    cleaning: list[str]  # what cleaning the metadata will change
+
+
+def import_audiomnist(
+    source: Path,
+    target: Path,
+    speakers: list[str] | None,
+    max_reps: int | None,
+    downmix: bool,
+    skip_bad_files: bool,
+    workers: int,
+) -> ImportedCorpus:
+    """Copy an AudioMNIST-layout folder into `target`, checking every file and the metadata.
+
+    A bad file (a wrong name, a speaker without metadata, audio that does not decode, is
+    empty or is not mono) is left out when `skip_bad_files`, else a BadFilesError lists
+    every one and nothing is written. The metadata file is copied as it is, so `target`
+    stays in the AudioMNIST format.
     """
     data = locate_audiomnist_data(source)
-    clips = select_clips(find_clips(data), speakers, max_reps)
+    clips, bad_names = scan_clips(data)
     entries = read_raw_metadata(data / META_FILE)
-    check_speakers_have_metadata(clips, entries, str(data / META_FILE))
     _, cleaning = clean_metadata(entries, str(data / META_FILE))
+    clips, unknown_speakers = _split_unknown_speakers(select_clips(clips, speakers, max_reps), entries)
     with atomic_directory(target) as partial_dir:
         work = partial(_import_file, source=data, target=partial_dir, downmix=downmix)
-        problems = [problem for problem in map_progress(work, clips, workers, desc="corpus (copy)") if problem]
-        if problems:
-            listed = "; ".join(problems[:_LISTED_PROBLEMS])
-            more = f"; and {len(problems) - _LISTED_PROBLEMS} more" if len(problems) > _LISTED_PROBLEMS else ""
-            raise PipelineError(f"{data}: {len(problems)} bad file(s): {listed}{more}")
+        problems = list(map_progress(work, clips, workers, desc="corpus (copy)"))  # None for a good clip
+        kept = [clip for clip, problem in zip(clips, problems, strict=True) if problem is None]
+        bad_files = sorted(bad_names + unknown_speakers + [problem for problem in problems if problem])
+        if bad_files and not skip_bad_files:
+            raise BadFilesError(f"{data}: {len(bad_files)} bad file(s)", bad_files)
+        if not kept:
+            raise BadFilesError(f"{data}: all {len(bad_files)} file(s) are bad, none left to keep", bad_files)
         shutil.copyfile(data / META_FILE, partial_dir / META_FILE)
-    return clips, cleaning
+    return ImportedCorpus(kept, bad_files, cleaning)
