@@ -31,8 +31,8 @@ ENV = os.environ | {
 }
 
 
-def run(project: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=project, env=ENV, capture_output=True, text=True)
+def run(project: Path, *command: str, check: bool = True, env: dict = ENV) -> subprocess.CompletedProcess:
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         pytest.fail(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -138,10 +138,12 @@ def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
     set_params(project, train__epochs=20, train__batch_size=4, train__checkpoint_every=5)
     run(project, "dvc", "repro", "featurize", "split")
     resume_point = project / "checkpoints" / "train.pt"
-    # One thread: tiny steps on oversubscribed cores otherwise crawl (threads waiting on one another).
+    # One thread in every run: bit-identical results need the same thread count (a reduction split
+    # differently rounds differently), and tiny steps on oversubscribed cores otherwise crawl.
+    one_thread = ENV | {"OMP_NUM_THREADS": "1"}
     repro = subprocess.Popen(
-        ["dvc", "repro", "train"], cwd=project, env=ENV | {"OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["dvc", "repro", "train"], cwd=project, env=one_thread, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True,
     )  # fmt: skip
     while not resume_point.exists():
         assert repro.poll() is None, "training ended before its first resume point"
@@ -150,7 +152,7 @@ def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
     interrupted = repro.communicate(timeout=300)[0]
     assert repro.returncode != 0 and "train: interrupted" in interrupted, interrupted
 
-    resumed = run(project, "dvc", "repro", "train")
+    resumed = run(project, "dvc", "repro", "train", env=one_thread)
     output = resumed.stdout + resumed.stderr
     assert ran(resumed.stdout) == {"train"}
     match = re.search(r"train: resuming from step (\d+) \(checkpoints/train.pt\)", output)
@@ -160,5 +162,5 @@ def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
     assert list(losses.step) == list(range(1, len(losses) + 1))  # no gap, no step twice
     model = lock_outs(project)["models/unet.pt"]
 
-    run(project, "dvc", "repro", "-f", "train")
+    run(project, "dvc", "repro", "-f", "train", env=one_thread)
     assert lock_outs(project)["models/unet.pt"] == model  # the same bytes as a run never interrupted
