@@ -158,6 +158,8 @@ def test_mixed_precision_trains_and_keeps_fp32_weights(precision):
 def test_mixed_precision_training_is_deterministic_on_cpu():
     def run():
         model = build_model([4, 8], "kaiming", "sigmoid", 0)
-        return train(model, blob_pairs(16), blob_pairs(8, seed=1), train_params(epochs=2, precision="bf16"), CPU, lambda *_: None)[0]
+        return train(
+            model, blob_pairs(16), blob_pairs(8, seed=1), train_params(epochs=2, precision="bf16"), CPU, lambda *_: None
+        )[0]
 
     assert _same_weights(run(), run())

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch
@@ -62,7 +61,7 @@ def test_a_run_resumed_at_every_step_ends_bit_identical_with_the_same_log(tmp_pa
         assert why == f"resuming from step {stop} ({saved.path})"
         second.load_state_dict(state)
         logged = list(second.history)
-        model, result = second.run(lambda step, values: logged.append((step, values)))
+        model, result = second.run(lambda step, values, logged=logged: logged.append((step, values)))
         assert_same_weights(model, expected_model)
         assert logged == expected_log  # every step once, in order, with the same values
         assert result.resumed_from_step == stop and result.best_step == expected.best_step
@@ -91,7 +90,7 @@ def test_a_resume_point_of_another_run_is_not_used(tmp_path):
 def test_warm_up_then_cosine_decay():
     factors = [learning_rate_factor(step, 10, 2, "cosine") for step in range(10)]
     assert factors[:3] == [0.5, 1.0, 1.0]
-    assert all(later < earlier for earlier, later in zip(factors[2:], factors[3:]))
+    assert all(later < earlier for earlier, later in zip(factors[2:], factors[3:], strict=False))
     assert 0 < factors[-1] < 0.05
     assert [learning_rate_factor(step, 10, 0, "constant") for step in range(10)] == [1.0] * 10
 

@@ -33,11 +33,8 @@ def random_states() -> dict:
     """The global random states of Python, NumPy and PyTorch (CUDA too, where present), as plain data
     that `torch.load(weights_only=True)` accepts."""
     numpy_state = np.random.get_state(legacy=False)
-    states = {
-        "python": random.getstate(),
-        "numpy": {**numpy_state, "state": {"key": numpy_state["state"]["key"].tolist(), "pos": numpy_state["state"]["pos"]}},
-        "torch": torch.get_rng_state(),
-    }
+    numpy_state["state"] = {**numpy_state["state"], "key": numpy_state["state"]["key"].tolist()}  # no arrays
+    states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states

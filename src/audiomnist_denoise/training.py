@@ -249,7 +249,9 @@ class Trainer:
         self.history = [(step, dict(values)) for step, values in state["history"]]
         resume.set_random_states(state["random"])
 
-    def run(self, log: Logger, progress=None, save: Saver | None = None, save_every: int = 0) -> tuple[UNet, TrainResult]:
+    def run(
+        self, log: Logger, progress=None, save: Saver | None = None, save_every: int = 0
+    ) -> tuple[UNet, TrainResult]:
         """Train from the current step to the last; returns the weights with the best validation loss.
 
         `log` gets each step's values (after a resume, the earlier steps are not logged again:
@@ -302,7 +304,9 @@ class Trainer:
 
     def _validate(self) -> float:
         with out_of_memory_explained(self.params.batch_size, self.device):
-            self.val_loss = mean_loss(self.step_model, self.val_pairs, self.params.batch_size, self.device, self.precision)
+            self.val_loss = mean_loss(
+                self.step_model, self.val_pairs, self.params.batch_size, self.device, self.precision
+            )
         if self.val_loss < self.best_val:
             self.best_val, self.best_step = self.val_loss, self.step
             self.best_weights = copy.deepcopy(self.model.state_dict())
