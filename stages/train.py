@@ -1,5 +1,10 @@
 """Stage `train`: the U-Net on data/features, logged with dvclive; writes models/unet.pt.
 
+With train.nproc above 1 the stage runs itself again under torchrun as that many
+processes on this machine (data-parallel, see `distributed`). Launched by torchrun
+directly (`torchrun --nproc-per-node 4 stages/train.py`, or across nodes) it trains with
+the processes torchrun started. Only rank 0 logs and writes files.
+
 An interrupted run (Ctrl-C, a killed job) leaves a resume point in checkpoints/, and the
 next run of the stage continues from it when params, data and initial weights match.
 checkpoints/ is git-ignored and not a DVC output: DVC deletes a stage's outputs before
@@ -7,13 +12,22 @@ running it, and a `persist: true` output would switch off DVC's run cache for th
 """
 
 import logging
+import sys
 from pathlib import Path
 
+import torch
 from _stage import run
 from tqdm import tqdm
 
+from audiomnist_denoise.distributed import (
+    World,
+    broadcast,
+    launched_by_torchrun,
+    process_group,
+    relaunch_under_torchrun,
+)
 from audiomnist_denoise.model import build_model, resolve_device, save_checkpoint
-from audiomnist_denoise.params import load_params
+from audiomnist_denoise.params import Params, load_params
 from audiomnist_denoise.resume import ResumePoint
 from audiomnist_denoise.training import Trainer, load_pairs
 from dvclive import Live
@@ -27,14 +41,28 @@ log = logging.getLogger("train")
 
 def main() -> str:
     params = load_params()
-    device = resolve_device(params.train.device)
+    if params.train.nproc > 1 and not launched_by_torchrun():
+        relaunch_under_torchrun(params.train.nproc)
+        return f"trained by {params.train.nproc} processes under torchrun"
+    world = World.from_env()
+    with process_group(world, resolve_device(params.train.device)) as device:
+        summary = train(params, world, device)
+    if not world.is_main:
+        sys.exit(0)  # rank 0 alone reports
+    return summary
+
+
+def train(params: Params, world: World, device: torch.device) -> str:
     pairs = load_pairs(FEATURES, SPLIT, ("train", "val"))
     model = build_model(params.model.channels, params.model.init, params.model.output, params.train.seed)
-    trainer = Trainer(model, pairs["train"], pairs["val"], params.train, device)
+    trainer = Trainer(model, pairs["train"], pairs["val"], params.train, device, world)
     resume_point = ResumePoint(RESUME_POINT)
-    state, why = resume_point.load(trainer.fingerprint)
+    state, why = broadcast(resume_point.load(trainer.fingerprint) if world.is_main else None, world)
     if state is not None:
         trainer.load_state_dict(state)
+    if not world.is_main:
+        trainer.run(lambda step, values: None)
+        return ""
     log.info(why)
     # dvclive's defaults would rewrite dvc.yaml and start a DVC experiment: dvc.yaml declares its outputs.
     with (
@@ -62,9 +90,10 @@ def main() -> str:
     }
     save_checkpoint(MODEL, model, config)
     resume_point.remove()
+    processes = f", {result.processes} processes" if result.processes > 1 else ""
     resumed = f", resumed from step {result.resumed_from_step}" if result.resumed_from_step else ""
     return (
-        f"{result.steps} steps on {len(pairs['train'])} clips ({device}, {result.precision}{resumed}): "
+        f"{result.steps} steps on {len(pairs['train'])} clips ({device}, {result.precision}{processes}{resumed}): "
         f"best val loss {result.best_val_loss:.5f} "
         f"at step {result.best_step}, identity {result.identity_val_loss:.5f}, "
         f"ratio {result.best_val_loss / result.identity_val_loss:.3f}; {MODEL}"

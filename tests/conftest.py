@@ -81,6 +81,6 @@ def train_params(**changes) -> TrainParams:
     """Quick training settings for tiny models on `blob_pairs`."""
     values = dict(
         lr=3e-3, schedule="constant", warmup_steps=0, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu",
-        precision="fp32", compile=False, checkpoint_every=0,
+        precision="fp32", compile=False, checkpoint_every=0, nproc=1,
     )  # fmt: skip
     return TrainParams(**(values | changes))

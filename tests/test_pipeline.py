@@ -164,3 +164,40 @@ def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
 
     run(project, "dvc", "repro", "-f", "train", env=one_thread)
     assert lock_outs(project)["models/unet.pt"] == model  # the same bytes as a run never interrupted
+
+
+def test_push_to_a_local_remote_then_a_fresh_clone_pulls_and_is_up_to_date(project, tmp_path):
+    """What one machine pushes to a remote, a fresh clone pulls: nothing missing, nothing to rerun."""
+    run(project, "dvc", "repro")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "results")
+    remote = tmp_path / "remote"
+    run(project, "dvc", "remote", "add", "-d", "storage", str(remote))
+    run(project, "git", "commit", "-qm", "remote", ".dvc/config")
+    run(project, "dvc", "push")
+    assert any(path.is_file() for path in remote.rglob("*"))
+
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    up_to_date = "Data and pipelines are up to date."
+    before = run(clone, "dvc", "status").stdout
+    assert up_to_date not in before and "not in cache" in before, before
+    run(clone, "dvc", "pull")
+    assert up_to_date in run(clone, "dvc", "status").stdout
+    assert ran(run(clone, "dvc", "repro").stdout) == set()
+    for output in ("models/unet.pt", "data/features/clean.npy"):
+        assert (clone / output).read_bytes() == (project / output).read_bytes()
+
+
+def test_exp_run_with_two_training_processes_matches_one_process(project):
+    """train.nproc=2 makes the stage launch torchrun (gloo, 2 ranks); the model comes out as one process's."""
+    run(project, "dvc", "repro")
+    single = json.loads((project / "dvclive" / "metrics.json").read_text())
+    result = run(project, "dvc", "exp", "run", "-S", "train.nproc=2")
+    assert ran(result.stdout) == MODEL_STAGES
+    assert "2 processes" in result.stdout + result.stderr
+    assert not (project / "checkpoints" / "train.pt").exists()
+    two = json.loads((project / "dvclive" / "metrics.json").read_text())
+    assert two["step"] == single["step"]
+    for name in ("loss", "best_loss"):
+        assert two["val"][name] == pytest.approx(single["val"][name], rel=1e-4)

@@ -98,6 +98,7 @@ class TrainParams(Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"]
     compile: bool
     checkpoint_every: int = Field(ge=0, description="steps between resume points; 0: none")
+    nproc: int = Field(ge=1, le=1024, description="training processes on this machine, under torchrun")
 
 
 class EvaluateParams(Section):

@@ -2,7 +2,8 @@
 state that can be saved at any step and restored to continue exactly (see `Trainer`, `resume`).
 
 The whole training set sits in memory as one tensor, so a step is a slice of it and
-no Python runs per sample. Mixed precision (bf16 autocast where the hardware does bf16
+no Python runs per sample. Under torchrun, several processes share each global batch
+(see `distributed`). Mixed precision (bf16 autocast where the hardware does bf16
 natively, fp16 with loss scaling on older GPUs) and channels-last tensors make each
 step several times faster than plain fp32; the weights and the optimiser stay fp32.
 """
@@ -21,6 +22,7 @@ from torch import nn
 from torch.nn import functional
 
 from . import resume
+from .distributed import ALONE, World, rank_batches, sum_across, wrap
 from .errors import PipelineError
 from .feature_cache import open_features
 from .model import UNet
@@ -42,6 +44,7 @@ class Pairs:
 @dataclass(frozen=True)
 class TrainResult:
     precision: str  # the one used: fp32, bf16 or fp16
+    processes: int  # the ranks that shared each batch
     steps: int
     resumed_from_step: int  # 0 for a run from the start
     final_train_loss: float
@@ -114,8 +117,10 @@ def to_device(images: torch.Tensor, device: torch.device, precision: str = "fp32
 
 
 @torch.no_grad()
-def mean_loss(model: nn.Module, pairs: Pairs, batch_size: int, device: torch.device, precision: str = "fp32") -> float:
-    """Mean squared error over all pixels of `pairs`, in evaluation mode (the loss itself in fp32)."""
+def squared_error(
+    model: nn.Module, pairs: Pairs, batch_size: int, device: torch.device, precision: str = "fp32"
+) -> tuple[float, int]:
+    """The sum of squared errors over all pixels of `pairs` and their count, in evaluation mode (in fp32)."""
     model.eval()
     total = 0.0
     for start in range(0, len(pairs), batch_size):
@@ -124,7 +129,13 @@ def mean_loss(model: nn.Module, pairs: Pairs, batch_size: int, device: torch.dev
         with autocast(precision, device):
             output = model(noisy)
         total += functional.mse_loss(output.float(), clean, reduction="sum").item()
-    return total / pairs.clean.numel()
+    return total, pairs.clean.numel()
+
+
+def mean_loss(model: nn.Module, pairs: Pairs, batch_size: int, device: torch.device, precision: str = "fp32") -> float:
+    """Mean squared error over all pixels of `pairs`, in evaluation mode (the loss itself in fp32)."""
+    total, count = squared_error(model, pairs, batch_size, device, precision)
+    return total / count
 
 
 def identity_loss(pairs: Pairs) -> float:
@@ -181,35 +192,44 @@ Logger = Callable[[int, dict[str, float]], None]  # (step, {name: value}) for ea
 Saver = Callable[[dict, str], None]  # (trainer state, run fingerprint), e.g. ResumePoint.save
 
 
-def epoch_order(size: int, seed: int, epoch: int) -> torch.Tensor:
-    """The shuffled order of one epoch, seeded by `seed + epoch` as torch's DistributedSampler seeds it:
-    a run resumed mid-epoch finds the same order without any generator's state."""
-    return torch.randperm(size, generator=torch.Generator().manual_seed(seed + epoch))
-
-
 class Trainer:
     """One training run as state that can be saved after any step and restored to continue exactly.
 
     Every step logs `train/loss`; every `val_every` steps and after the last one, `val/loss`.
-    The forward pass runs at `params.precision` (see `resolve_precision`). On CPU a run saved
-    at any step and resumed ends with the same weights, bit for bit, as one never stopped.
+    The forward pass runs at `params.precision` (see `resolve_precision`). Each epoch's order
+    comes from `seed + epoch` alone, so on CPU a run saved at any step and resumed ends with
+    the same weights, bit for bit, as one never stopped.
+
+    In a `world` of several processes each rank trains on its share of every global batch
+    of `params.batch_size` clips and validates on its share of the validation clips; the
+    losses logged are those of the whole batch and of all validation clips.
     """
 
-    def __init__(self, model: UNet, train: Pairs, val: Pairs, params: TrainParams, device: torch.device):
-        self.train_pairs, self.val_pairs, self.params, self.device = train, val, params, device
+    def __init__(
+        self, model: UNet, train: Pairs, val: Pairs, params: TrainParams, device: torch.device, world: World = ALONE
+    ):
+        self.train_pairs, self.val_pairs, self.params, self.device, self.world = train, val, params, device, world
         self.precision = resolve_precision(params.precision, device)
+        self.val_share = Pairs(noisy=val.noisy[world.rank :: world.size], clean=val.clean[world.rank :: world.size])
+        rank_batches(len(train), params.batch_size, params.seed, 0, world)  # a batch that does not divide fails now
         # What a resume point must share with this run; taken before any step changes the weights.
         settings = {
             "train": params.model_dump(exclude={"checkpoint_every"}),
             "precision": self.precision,
             "device": device.type,
+            "processes": world.size,
             "torch": torch.__version__,
             "model": repr(model),
         }
         tensors = [*model.state_dict().values(), train.noisy, train.clean, val.noisy, val.clean]
         self.fingerprint = resume.fingerprint(settings, tensors)
         self.model = model.to(device, memory_format=memory_format(self.precision))
-        self.step_model = torch.compile(model) if params.compile else model
+        self.step_model = wrap(model, device, world)
+        if params.compile:
+            self.step_model = torch.compile(self.step_model)
+        # DDP wants every rank in each of its forward passes; validation shares need not be equal, and
+        # every rank holds the same weights and BatchNorm statistics, so validation runs on the model itself.
+        self.eval_model = self.model if world.distributed else self.step_model
         self.optimizer = torch.optim.Adam(model.parameters(), lr=params.lr)
         self.scaler = new_scaler(self.precision, device)
         self.steps_per_epoch = math.ceil(len(train) / params.batch_size)
@@ -262,7 +282,7 @@ class Trainer:
         params = self.params
         while self.step < self.total_steps:
             epoch, first = divmod(self.step, self.steps_per_epoch)
-            batches = epoch_order(len(self.train_pairs), params.seed, epoch).split(params.batch_size)
+            batches = rank_batches(len(self.train_pairs), params.batch_size, params.seed, epoch, self.world)
             for batch in batches[first:]:
                 self._train_on(batch)
                 values = {"train/loss": self.train_loss}
@@ -281,6 +301,7 @@ class Trainer:
         self.model.to(memory_format=torch.contiguous_format)
         result = TrainResult(
             precision=self.precision,
+            processes=self.world.size,
             steps=self.step,
             resumed_from_step=resumed_from,
             final_train_loss=self.train_loss,
@@ -299,14 +320,15 @@ class Trainer:
         with out_of_memory_explained(self.params.batch_size, self.device):
             loss = train_step(self.step_model, self.optimizer, self.scaler, noisy, clean, self.precision)
         self.scheduler.step()
-        self.train_loss = loss.item()
+        (total,) = sum_across(loss.item(), world=self.world)  # the shares are equal: the mean of means
+        self.train_loss = total / self.world.size
         self.step += 1
 
     def _validate(self) -> float:
         with out_of_memory_explained(self.params.batch_size, self.device):
-            self.val_loss = mean_loss(
-                self.step_model, self.val_pairs, self.params.batch_size, self.device, self.precision
-            )
+            share = squared_error(self.eval_model, self.val_share, self.params.batch_size, self.device, self.precision)
+            total, count = sum_across(*share, world=self.world)
+            self.val_loss = total / count
         if self.val_loss < self.best_val:
             self.best_val, self.best_step = self.val_loss, self.step
             self.best_weights = copy.deepcopy(self.model.state_dict())
