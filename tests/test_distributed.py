@@ -108,3 +108,10 @@ def test_cpu_sync_batchnorm_alone_is_batchnorm():
             torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
     finally:
         dist.destroy_process_group()
+
+
+def test_more_processes_than_gpus_is_refused_with_the_param(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(PipelineError, match=r"2 training processes need a GPU each.*train.nproc"):
+        with process_group(World(rank=1, size=2, local_rank=1), torch.device("cuda")):
+            pass

@@ -79,6 +79,11 @@ def process_group(world: World, device: torch.device) -> Iterator[torch.device]:
         yield device
         return
     if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise PipelineError(
+                f"{world.size} training processes need a GPU each, and this machine has {torch.cuda.device_count()}: "
+                "lower train.nproc (or torchrun's --nproc-per-node), or set train.device cpu"
+            )
         torch.cuda.set_device(world.local_rank)
         device = torch.device("cuda", world.local_rank)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size)
