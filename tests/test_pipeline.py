@@ -141,9 +141,11 @@ def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
     # One thread in every run: bit-identical results need the same thread count (a reduction split
     # differently rounds differently), and tiny steps on oversubscribed cores otherwise crawl.
     one_thread = ENV | {"OMP_NUM_THREADS": "1"}
+    # A job started in the background by a shell inherits SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: dvc (and through it the stage) gets SIGINT's default back, as in a terminal.
     repro = subprocess.Popen(
         ["dvc", "repro", "train"], cwd=project, env=one_thread, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        text=True, start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     while not resume_point.exists():
         assert repro.poll() is None, "training ended before its first resume point"
