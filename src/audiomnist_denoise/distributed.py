@@ -62,8 +62,8 @@ def per_rank_batch(batch_size: int, world: World) -> int:
 def rank_batches(size: int, batch_size: int, seed: int, epoch: int, world: World) -> list[torch.Tensor]:
     """This rank's share of each global batch of one epoch, as indices into the training set.
 
-    DistributedSampler shuffles by `seed + epoch` (so one process gets the same order as the
-    single-process `training.epoch_order`) and deals every world.size-th index to a rank;
+    DistributedSampler shuffles by `seed + epoch` (one process gets that permutation whole, so
+    a resumed run finds its epoch's order again) and deals every world.size-th index to a rank;
     consecutive runs of `batch_size / world.size` of them make up the global batches in order.
     Where world.size does not divide the set, it repeats a few clips to even the shares.
     """

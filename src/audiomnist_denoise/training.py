@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn import functional
 
 from . import resume
-from .distributed import ALONE, World, rank_batches, sum_across, wrap
+from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across, wrap
 from .errors import PipelineError
 from .feature_cache import open_features
 from .model import UNet
@@ -211,7 +211,7 @@ class Trainer:
         self.train_pairs, self.val_pairs, self.params, self.device, self.world = train, val, params, device, world
         self.precision = resolve_precision(params.precision, device)
         self.val_share = Pairs(noisy=val.noisy[world.rank :: world.size], clean=val.clean[world.rank :: world.size])
-        rank_batches(len(train), params.batch_size, params.seed, 0, world)  # a batch that does not divide fails now
+        per_rank_batch(params.batch_size, world)  # a batch that does not divide fails before any work
         # What a resume point must share with this run; taken before any step changes the weights.
         settings = {
             "train": params.model_dump(exclude={"checkpoint_every"}),
