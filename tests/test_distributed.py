@@ -89,10 +89,11 @@ def test_a_batch_that_does_not_divide_among_the_processes_is_refused():
         per_rank_batch(30, World(0, 4, 0))
 
 
-def test_cpu_sync_batchnorm_alone_is_batchnorm():
+def test_cpu_sync_batchnorm_alone_is_batchnorm(monkeypatch):
     """In one process of one (a group of size 1) the hand-written layer matches torch's BatchNorm2d,
     output, gradients and running statistics."""
-    os.environ |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
     dist.init_process_group("gloo", rank=0, world_size=1)
     try:
         reference, synced = torch.nn.BatchNorm2d(3), torch.nn.BatchNorm2d(3)
