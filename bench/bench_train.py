@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
-from audiomnist_denoise.model import build_model
-from audiomnist_denoise.training import Pairs, memory_format, new_scaler, resolve_precision, to_device, train_step
+from audiomnist_denoise.model import build_model, memory_format
+from audiomnist_denoise.training import Pairs, new_scaler, resolve_precision, to_device, train_step
 
 SIZE, CLIPS, STEPS, WARMUP, REPEATS = 112, 512, 12, 3, 2
 BATCH_SIZES = (32, 128)  # the default pipeline's and the study's
@@ -67,7 +67,7 @@ def naive_rate(pairs: Pairs, batch_size: int) -> float:
 
 
 def our_rate(pairs: Pairs, batch_size: int, precision: str) -> float:
-    model = build_model(CHANNELS, "kaiming", "sigmoid", 0).to(memory_format=memory_format(precision))
+    model = build_model(CHANNELS, "kaiming", "sigmoid", 0).to(memory_format=memory_format(precision, CPU))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scaler = new_scaler(precision, CPU)
     generator = torch.Generator().manual_seed(0)

@@ -52,7 +52,7 @@ def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tup
     clean, noisy = load_test_audio(test, features.sample_rate)
     outputs = enhance(
         model, clean, noisy, features, settings.griffin_lim_iters, settings.griffin_lim_start, settings.seed, device,
-        settings.batch_size,
+        settings.batch_size, settings.workers,
     )  # fmt: skip
     scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
     clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)

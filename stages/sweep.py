@@ -37,7 +37,7 @@ def main() -> str:
         clean, noisy = ([resample(pair[i], pair[2], features.sample_rate) for pair in mixed] for i in (0, 1))
         outputs = enhance(
             model, clean, noisy, features, settings.griffin_lim_iters, settings.griffin_lim_start, settings.seed,
-            device, settings.batch_size,
+            device, settings.batch_size, settings.workers,
         )  # fmt: skip
         scores = score_clips(clean, outputs, features.sample_rate, settings.workers)
         clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)

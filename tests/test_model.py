@@ -6,10 +6,18 @@ import torch
 from conftest import blob_pairs, train_params
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model import UNet, build_model, initialise, load_checkpoint, predict, save_checkpoint
+from audiomnist_denoise.model import (
+    UNet,
+    build_model,
+    initialise,
+    load_checkpoint,
+    memory_format,
+    predict,
+    save_checkpoint,
+)
 from audiomnist_denoise.training import (
     autocast,
-    cpu_has_native_bf16,
+    cpu_has_fast_bf16,
     identity_loss,
     mean_loss,
     resolve_precision,
@@ -104,6 +112,14 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path):
     assert loaded_config == config and not loaded.training
 
 
+def test_predict_in_channels_last_matches_the_plain_forward_pass():
+    model = build_model([8, 16], "kaiming", "sigmoid", 0).eval()
+    images = np.random.default_rng(0).random((5, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(images).unsqueeze(1)).squeeze(1).numpy()
+    np.testing.assert_allclose(predict(model, images, 2, CPU), expected, atol=1e-5)
+
+
 def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
     with pytest.raises(PipelineError, match="no such model file"):
         load_checkpoint(tmp_path / "missing.pt")
@@ -120,9 +136,24 @@ def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
 
 def test_auto_precision_follows_the_hardware():
     assert resolve_precision("fp32", CPU) == "fp32" and resolve_precision("bf16", CPU) == "bf16"
-    assert resolve_precision("auto", CPU) == ("bf16" if cpu_has_native_bf16() else "fp32")
+    assert resolve_precision("auto", CPU) == ("bf16" if cpu_has_fast_bf16() else "fp32")
     with pytest.raises(PipelineError, match="train.precision"):
         resolve_precision("int8", CPU)
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_wants_amx_not_just_avx512_bf16(monkeypatch, amx, expected):
+    """AVX-512 BF16 alone trains this U-Net slower in bf16 than in fp32; only AMX makes bf16 pay."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert resolve_precision("auto", CPU) == expected
+
+
+def test_layout_is_channels_last_except_fp32_on_cuda():
+    assert memory_format("fp32", CPU) == memory_format("bf16", CPU) == torch.channels_last
+    cuda = torch.device("cuda")
+    assert memory_format("bf16", cuda) == memory_format("fp16", cuda) == torch.channels_last
+    assert memory_format("fp32", cuda) == torch.contiguous_format
 
 
 def test_bf16_loss_matches_fp32_on_a_fixed_batch():

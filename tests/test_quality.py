@@ -40,6 +40,13 @@ def test_every_method_gives_audio_of_each_clips_length(outputs):
     np.testing.assert_array_equal(outputs["noisy"][2], NOISY[2])
 
 
+def test_enhance_on_two_processes_gives_what_one_gives(outputs):
+    on_two = enhance(MODEL, CLEAN, NOISY, SETTINGS, 8, "noisy", 0, "cpu", workers=2)
+    for method in METHODS:
+        for one, two in zip(outputs[method], on_two[method], strict=True):
+            np.testing.assert_allclose(two, one, atol=1e-6, err_msg=method)
+
+
 def test_the_oracles_are_the_clean_mel_through_each_inversion(outputs):
     np.testing.assert_array_equal(outputs["oracle_mask"][0], oracle_mask(CLEAN[0], NOISY[0], SETTINGS))
     assert si_sdr(CLEAN[0], outputs["oracle_mask"][0]) > si_sdr(CLEAN[0], NOISY[0]) + 5

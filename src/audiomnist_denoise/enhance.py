@@ -18,8 +18,9 @@ from torch import nn
 from .features import from_mel_power, inverse_power, mel_power, prediction_db_range
 from .griffinlim import griffin_lim_batch
 from .model import predict
+from .parallel import map_progress
 from .params import FeatureParams
-from .reconstruct import mask_denoise, oracle_mask, spectral_gating
+from .reconstruct import mask_denoise, spectral_gating
 
 METHODS = ("noisy", "spectral_gating", "unet_griffinlim", "unet_mask", "oracle_griffinlim", "oracle_mask")
 GRIFFIN_LIM_STARTS = ("noisy", "random")
@@ -66,6 +67,18 @@ def griffin_lim_audio(
     return griffin_lim_batch(mel_powers, lengths, settings, n_iter, seed, phase_from, device)
 
 
+def _mels_and_classical(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> tuple[np.ndarray, ...]:
+    """One clip's per-clip work before the model: noisy and clean mel power, spectral gating, the oracle mask."""
+    clean, noisy, settings = item
+    clean_mel = mel_power(clean, settings)
+    oracle = mask_denoise(noisy, clean_mel, settings)  # as `reconstruct.oracle_mask`, reusing the clean mel
+    return mel_power(noisy, settings), clean_mel, spectral_gating(noisy, settings.sample_rate), oracle
+
+
+def _mask_denoise(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> np.ndarray:
+    return mask_denoise(*item)
+
+
 def enhance(
     model: nn.Module,
     clean: list[np.ndarray],
@@ -76,20 +89,27 @@ def enhance(
     seed: int,
     device: torch.device,
     batch_size: int = 64,
+    workers: int = 1,
 ) -> dict[str, list[np.ndarray]]:
     """Every method's output (float32, the clip's length) for each clean/noisy pair of clips,
-    all at settings.sample_rate, in the order of METHODS."""
-    estimates = estimate_clean_mel(model, [mel_power(audio, settings) for audio in noisy], settings, device, batch_size)
-    clean_mels = [mel_power(audio, settings) for audio in clean]
-    rate = settings.sample_rate
+    all at settings.sample_rate, in the order of METHODS.
+
+    The per-clip NumPy work runs on `workers` processes (0: all cores); the model and
+    Griffin-Lim run batched in this process, where PyTorch uses every core itself.
+    """
+    items = [(reference, audio, settings) for reference, audio in zip(clean, noisy, strict=True)]
+    per_clip = list(map_progress(_mels_and_classical, items, workers, "mels and baselines"))
+    noisy_mels, clean_mels, gated, oracle = ([outputs[k] for outputs in per_clip] for k in range(4))
+    estimates = estimate_clean_mel(model, noisy_mels, settings, device, batch_size)
     gl = lambda mels: griffin_lim_audio(mels, noisy, settings, griffin_lim_iters, griffin_lim_start, seed, device)  # noqa: E731
+    masked = list(
+        map_progress(_mask_denoise, [(a, e, settings) for a, e in zip(noisy, estimates, strict=True)], workers, "mask")
+    )
     return {
         "noisy": [np.asarray(audio, np.float32) for audio in noisy],
-        "spectral_gating": [spectral_gating(audio, rate) for audio in noisy],
+        "spectral_gating": gated,
         "unet_griffinlim": gl(estimates),
-        "unet_mask": [
-            mask_denoise(audio, estimate, settings) for audio, estimate in zip(noisy, estimates, strict=True)
-        ],
+        "unet_mask": masked,
         "oracle_griffinlim": gl(clean_mels),
-        "oracle_mask": [oracle_mask(reference, audio, settings) for reference, audio in zip(clean, noisy, strict=True)],
+        "oracle_mask": oracle,
     }

@@ -3,9 +3,9 @@ state that can be saved at any step and restored to continue exactly (see `Train
 
 The whole training set sits in memory as one tensor, so a step is a slice of it and
 no Python runs per sample. Under torchrun, several processes share each global batch
-(see `distributed`). Mixed precision (bf16 autocast where the hardware does bf16
-natively, fp16 with loss scaling on older GPUs) and channels-last tensors make each
-step several times faster than plain fp32; the weights and the optimiser stay fp32.
+(see `distributed`). Channels-last tensors and mixed precision where it pays (bf16
+autocast on GPUs and on CPUs with AMX, fp16 with loss scaling on older GPUs) make each
+step faster than plain fp32; the weights and the optimiser stay fp32.
 """
 
 import copy
@@ -25,7 +25,7 @@ from . import resume
 from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across, wrap
 from .errors import PipelineError
 from .feature_cache import open_features
-from .model import UNet
+from .model import UNet, memory_format
 from .params import TrainParams
 from .splits import read_split
 
@@ -81,22 +81,23 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bfloat16 natively (AVX-512 BF16 or AMX): there bf16 autocast is
-    fast; elsewhere PyTorch emulates it and it is slower than fp32."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, so looked up with care
-    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+def cpu_has_fast_bf16() -> bool:
+    """Whether bf16 autocast trains faster than fp32 on this CPU: only with AMX tiles. With AVX-512 BF16
+    alone, oneDNN's bf16 convolutions of this U-Net were measured slower than its fp32 ones (forward and
+    backward, torch 2.13), and without either PyTorch emulates bf16."""
+    check = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # private, so looked up with care
+    return bool(check())
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 on a GPU or CPU that does it natively, fp16 on GPUs without bf16, else fp32."""
+    """`auto`: bf16 on a GPU that has it or a CPU with AMX, fp16 on GPUs without bf16, else fp32."""
     if precision not in PRECISIONS:
         raise PipelineError(f"train.precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
+    return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
 def autocast(precision: str, device: torch.device):
@@ -105,15 +106,9 @@ def autocast(precision: str, device: torch.device):
     return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
-def memory_format(precision: str) -> torch.memory_format:
-    """Channels-last under mixed precision, where oneDNN and cuDNN's fastest low-precision convolutions
-    want it; fp32 keeps the default layout, so fp32 training gives the same weights as before it existed."""
-    return torch.contiguous_format if precision == "fp32" else torch.channels_last
-
-
 def to_device(images: torch.Tensor, device: torch.device, precision: str = "fp32") -> torch.Tensor:
     """A batch on `device` in the layout for `precision` (see `memory_format`)."""
-    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision))
+    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision, device))
 
 
 @torch.no_grad()
@@ -223,7 +218,7 @@ class Trainer:
         }
         tensors = [*model.state_dict().values(), train.noisy, train.clean, val.noisy, val.clean]
         self.fingerprint = resume.fingerprint(settings, tensors)
-        self.model = model.to(device, memory_format=memory_format(self.precision))
+        self.model = model.to(device, memory_format=memory_format(self.precision, device))
         self.step_model = wrap(model, device, world)
         if params.compile:
             self.step_model = torch.compile(self.step_model)
