@@ -52,7 +52,12 @@ def two_ranks(tmp_path_factory) -> list[tuple[list, dict]]:
 
 def test_two_processes_follow_the_single_process_run(two_ranks):
     """Same global batches, BatchNorm over the global batch and averaged gradients: the runs agree up to
-    the order of float sums. (With per-rank BatchNorm statistics the first loss already differs by 0.07 %.)"""
+    the order of float sums. (With per-rank BatchNorm statistics the first loss already differs by 0.07 %.)
+
+    Adam turns a rounding difference in a near-zero gradient into a step of up to lr, so each weight
+    tensor is compared by how far it is from the single-process one relative to how far training moved
+    it. Measured: at most 2e-5 of the movement with AVX-512 kernels, 1.6e-4 with AVX2, 8e-5 with SSE4.1."""
+    initial = build_model([4, 8], "kaiming", "sigmoid", 0).state_dict()
     single_history, single_weights = trained()
     (history, weights), (_, other_weights) = two_ranks
     assert [step for step, _ in history] == [step for step, _ in single_history]
@@ -64,7 +69,11 @@ def test_two_processes_follow_the_single_process_run(two_ranks):
             assert value == pytest.approx(single_values[name], rel=1e-4), name
     for name, tensor in weights.items():
         assert torch.equal(tensor, other_weights[name]), f"{name} differs between the ranks"
-        torch.testing.assert_close(tensor, single_weights[name], rtol=1e-4, atol=1e-5, msg=name)
+        if not tensor.is_floating_point():
+            assert torch.equal(tensor, single_weights[name]), name
+            continue
+        moved = (single_weights[name] - initial[name]).norm()
+        assert (tensor - single_weights[name]).norm() <= 1e-3 * moved, name
 
 
 def test_one_process_keeps_the_epoch_order_of_a_plain_shuffle():

@@ -48,7 +48,11 @@ def test_enhance_on_two_processes_gives_what_one_gives(outputs):
 
 
 def test_the_oracles_are_the_clean_mel_through_each_inversion(outputs):
-    np.testing.assert_array_equal(outputs["oracle_mask"][0], oracle_mask(CLEAN[0], NOISY[0], SETTINGS))
+    """`enhance` computes the oracle with one BLAS thread, the direct call with every core: on CPUs whose
+    BLAS splits the mel product by thread (measured: AVX2 and Haswell kernels) the two round apart by
+    at most one float32 step at the clip's peak; other CPUs agree bit for bit."""
+    direct = oracle_mask(CLEAN[0], NOISY[0], SETTINGS)
+    np.testing.assert_allclose(outputs["oracle_mask"][0], direct, rtol=0, atol=4 * np.spacing(np.abs(direct).max()))
     assert si_sdr(CLEAN[0], outputs["oracle_mask"][0]) > si_sdr(CLEAN[0], NOISY[0]) + 5
     assert pesq_wideband(CLEAN[0], outputs["oracle_griffinlim"][0], RATE) > 3.0
 
