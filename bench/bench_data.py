@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from audiomnist_denoise.noise import mix_corpus, noise_maker
+from audiomnist_denoise.data.noise import mix_corpus, noise_maker
+from audiomnist_denoise.data.sources import write_tts_corpus
 from audiomnist_denoise.parallel import resolve_workers
-from audiomnist_denoise.sources import write_tts_corpus
 
 SPEAKERS, REPS, RATE = 12, 10, 48000  # 1200 clips at AudioMNIST's rate
 REPEATS = 3

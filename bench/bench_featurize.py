@@ -46,12 +46,12 @@ import cv2
 import librosa
 import numpy as np
 
-from audiomnist_denoise.corpus import META_FILE, Clip, find_clips
-from audiomnist_denoise.feature_cache import CLEAN_FILE, build_feature_cache
-from audiomnist_denoise.noise import mix_corpus, noise_maker
+from audiomnist_denoise.data.corpus import META_FILE, Clip, find_clips
+from audiomnist_denoise.data.noise import mix_corpus, noise_maker
+from audiomnist_denoise.data.sources import write_tts_corpus
+from audiomnist_denoise.features.cache import CLEAN_FILE, build_feature_cache
 from audiomnist_denoise.parallel import resolve_workers
 from audiomnist_denoise.params import FeatureParams, load_params
-from audiomnist_denoise.sources import write_tts_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SPEAKERS, REPS, RATE = 30, 10, 48000  # 3000 clips (100 per speaker) at AudioMNIST's rate

@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
-from audiomnist_denoise.model import build_model, memory_format
-from audiomnist_denoise.training import Pairs, new_scaler, resolve_precision, to_device, train_step
+from audiomnist_denoise.model.unet import build_model, memory_format
+from audiomnist_denoise.training.loop import Pairs, new_scaler, resolve_precision, to_device, train_step
 
 SIZE, CLIPS, STEPS, WARMUP, REPEATS = 112, 512, 12, 3, 2
 BATCH_SIZES = (32, 128)  # the default pipeline's and the study's

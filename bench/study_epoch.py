@@ -16,9 +16,9 @@ import torch
 from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from audiomnist_denoise.model import build_model, resolve_device  # noqa: E402
+from audiomnist_denoise.model.unet import build_model, resolve_device  # noqa: E402
 from audiomnist_denoise.params import TrainParams  # noqa: E402
-from audiomnist_denoise.training import Pairs, Trainer  # noqa: E402
+from audiomnist_denoise.training.loop import Pairs, Trainer  # noqa: E402
 
 
 def pairs(count: int, seed: int) -> Pairs:

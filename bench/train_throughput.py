@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from audiomnist_denoise.model import build_model  # noqa: E402
+from audiomnist_denoise.model.unet import build_model  # noqa: E402
 
 
 def samples_per_second(device: torch.device, batch: int, steps: int, bf16: bool) -> float:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.report import ReportInputs, write_report
+from audiomnist_denoise.reporting.report import ReportInputs, write_report
 
 OUTPUT = Path("report/index.html")
 EVAL, LOSS_CURVES = Path("plots/eval"), Path("dvclive/plots/metrics")

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from _stage import run
 
-from audiomnist_denoise.download import fetch_audiomnist
+from audiomnist_denoise.data.download import fetch_audiomnist
+from audiomnist_denoise.data.sources import import_audiomnist, write_tts_corpus
 from audiomnist_denoise.errors import BadFile, BadFilesError, PipelineError
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.sources import import_audiomnist, write_tts_corpus
 
 RAW, METRICS = Path("data/raw"), Path("metrics/corpus.json")
 DOWNLOADS = Path("data/downloads")  # outside every output: a download survives reruns

@@ -11,18 +11,18 @@ import numpy as np
 import pandas as pd
 from _stage import run
 
-from audiomnist_denoise.corpus import META_FILE, load_metadata, parse_clip_path
-from audiomnist_denoise.enhance import enhance
-from audiomnist_denoise.evaluation import clip_table, flat_metrics, group_means, rounded, score_clips
-from audiomnist_denoise.feature_cache import INDEX_FILE, load_resampled, open_features
+from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
+from audiomnist_denoise.data.splits import read_split
+from audiomnist_denoise.evaluation.methods import enhance
+from audiomnist_denoise.evaluation.spectrogram_mse import clip_table, flat_metrics, group_means, rounded, score_clips
+from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
+from audiomnist_denoise.evaluation.speech import at_stoi_rate_all, group_quality, method_means, stoi_by_group
+from audiomnist_denoise.evaluation.speech import score_clips as score_audio
+from audiomnist_denoise.features.cache import INDEX_FILE, load_resampled, open_features
 from audiomnist_denoise.fsutil import write_text_atomic
-from audiomnist_denoise.model import checkpoint_features, load_checkpoint, resolve_device
+from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.plots import loss_bars
-from audiomnist_denoise.quality import METRICS as QUALITY_METRICS
-from audiomnist_denoise.quality import at_stoi_rate_all, group_quality, method_means, stoi_by_group
-from audiomnist_denoise.quality import score_clips as score_audio
-from audiomnist_denoise.splits import read_split
+from audiomnist_denoise.reporting.plots import loss_bars
 
 MODEL, FEATURES, SPLIT = Path("models/unet.pt"), Path("data/features"), Path("data/split.csv")
 RAW, NOISY = Path("data/raw"), Path("data/noisy")

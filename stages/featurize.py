@@ -4,7 +4,7 @@ from pathlib import Path
 
 from _stage import run
 
-from audiomnist_denoise.feature_cache import build_feature_cache
+from audiomnist_denoise.features.cache import build_feature_cache
 from audiomnist_denoise.params import load_params
 
 RAW, NOISY, FEATURES = Path("data/raw"), Path("data/noisy"), Path("data/features")

@@ -7,17 +7,17 @@ import pandas as pd
 from _stage import run
 from tqdm import tqdm
 
-from audiomnist_denoise.corpus import Clip
-from audiomnist_denoise.enhance import griffin_lim_audio
+from audiomnist_denoise.audio.reconstruct import SOURCES, denoised_power, image_db
+from audiomnist_denoise.data.corpus import Clip
+from audiomnist_denoise.data.splits import read_split
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.feature_cache import load_resampled, open_features
-from audiomnist_denoise.features import mel_power
+from audiomnist_denoise.evaluation.methods import griffin_lim_audio
+from audiomnist_denoise.features.cache import load_resampled, open_features
+from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.fsutil import atomic_directory, write_wav
-from audiomnist_denoise.model import checkpoint_features, load_checkpoint, predict, resolve_device
+from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, predict, resolve_device
 from audiomnist_denoise.params import FeatureParams, SamplesParams, load_params
-from audiomnist_denoise.reconstruct import SOURCES, denoised_power, image_db
-from audiomnist_denoise.samples import choose_samples, sample_figure
-from audiomnist_denoise.splits import read_split
+from audiomnist_denoise.reporting.samples import choose_samples, sample_figure
 
 RAW, NOISY, FEATURES, SPLIT = Path("data/raw"), Path("data/noisy"), Path("data/features"), Path("data/split.csv")
 MODEL, SAMPLES, FIGURES = Path("models/unet.pt"), Path("samples"), Path("plots/samples")

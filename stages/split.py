@@ -5,16 +5,16 @@ from pathlib import Path
 
 from _stage import run
 
-from audiomnist_denoise.corpus import (
+from audiomnist_denoise.data.corpus import (
     META_FILE,
     check_speakers_have_metadata,
     clean_metadata,
     find_clips,
     read_raw_metadata,
 )
+from audiomnist_denoise.data.splits import assign_splits, choose_test_speakers, split_summary
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.splits import assign_splits, choose_test_speakers, split_summary
 
 RAW, SPLIT, METRICS = Path("data/raw"), Path("data/split.csv"), Path("metrics/split.json")
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 from _stage import run
 
-from audiomnist_denoise.corpus import resample
-from audiomnist_denoise.enhance import METHODS, enhance
+from audiomnist_denoise.data.corpus import resample
+from audiomnist_denoise.data.noise import mix_corpus_clip, noise_maker
+from audiomnist_denoise.data.splits import lowest_reps, read_split
+from audiomnist_denoise.evaluation.methods import METHODS, enhance
+from audiomnist_denoise.evaluation.speech import METRICS, at_stoi_rate_all, method_means, score_clips, stoi_by_group
 from audiomnist_denoise.fsutil import atomic_directory
-from audiomnist_denoise.model import checkpoint_features, load_checkpoint, resolve_device
-from audiomnist_denoise.noise import mix_corpus_clip, noise_maker
+from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.quality import METRICS, at_stoi_rate_all, method_means, score_clips, stoi_by_group
-from audiomnist_denoise.splits import lowest_reps, read_split
 
 RAW, SPLIT, MODEL, PLOTS = Path("data/raw"), Path("data/split.csv"), Path("models/unet.pt"), Path("plots/sweep")
 

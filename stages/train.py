@@ -19,17 +19,17 @@ import torch
 from _stage import run
 from tqdm import tqdm
 
-from audiomnist_denoise.distributed import (
+from audiomnist_denoise.model.unet import build_model, resolve_device, save_checkpoint
+from audiomnist_denoise.params import Params, load_params
+from audiomnist_denoise.training.distributed import (
     World,
     broadcast,
     launched_by_torchrun,
     process_group,
     relaunch_under_torchrun,
 )
-from audiomnist_denoise.model import build_model, resolve_device, save_checkpoint
-from audiomnist_denoise.params import Params, load_params
-from audiomnist_denoise.resume import ResumePoint
-from audiomnist_denoise.training import Trainer, load_pairs
+from audiomnist_denoise.training.loop import Trainer, load_pairs
+from audiomnist_denoise.training.resume import ResumePoint
 from dvclive import Live
 
 FEATURES, SPLIT, MODEL, LIVE = Path("data/features"), Path("data/split.csv"), Path("models/unet.pt"), "dvclive"

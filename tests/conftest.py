@@ -9,9 +9,9 @@ import soundfile as sf
 import torch
 import yaml
 
-from audiomnist_denoise.corpus import META_FILE
+from audiomnist_denoise.data.corpus import META_FILE
 from audiomnist_denoise.params import TrainParams
-from audiomnist_denoise.training import Pairs
+from audiomnist_denoise.training.loop import Pairs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from pesq import BufferTooShortError, pesq
 
-from audiomnist_denoise import tts
-from audiomnist_denoise.audio_metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.evaluation.metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
 
 RATE = 16000
 RNG = np.random.default_rng(0)

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from conftest import make_corpus, speaker_entry, tone
 
-from audiomnist_denoise.corpus import (
+from audiomnist_denoise.data.corpus import (
     META_FILE,
     Clip,
     clean_metadata,
@@ -18,8 +18,8 @@ from audiomnist_denoise.corpus import (
     read_audio,
     select_clips,
 )
+from audiomnist_denoise.data.sources import import_audiomnist
 from audiomnist_denoise.errors import BadFile, BadFilesError, PipelineError
-from audiomnist_denoise.sources import import_audiomnist
 
 
 def test_parse_clip_path_reads_digit_speaker_rep():

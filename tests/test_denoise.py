@@ -20,10 +20,10 @@ from audiomnist_denoise.denoise import (
     estimate_windowed,
     plan_outputs,
 )
-from audiomnist_denoise.enhance import estimate_clean_mel
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.features import mel_power
-from audiomnist_denoise.model import build_model, save_checkpoint
+from audiomnist_denoise.evaluation.methods import estimate_clean_mel
+from audiomnist_denoise.features.spectrogram import mel_power
+from audiomnist_denoise.model.unet import build_model, save_checkpoint
 from audiomnist_denoise.params import FeatureParams
 
 CPU = torch.device("cpu")

@@ -10,10 +10,17 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from conftest import blob_pairs, train_params
 
-from audiomnist_denoise.distributed import ALONE, CpuSyncBatchNorm, World, per_rank_batch, process_group, rank_batches
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model import build_model
-from audiomnist_denoise.training import Trainer
+from audiomnist_denoise.model.unet import build_model
+from audiomnist_denoise.training.distributed import (
+    ALONE,
+    CpuSyncBatchNorm,
+    World,
+    per_rank_batch,
+    process_group,
+    rank_batches,
+)
+from audiomnist_denoise.training.loop import Trainer
 
 CPU = torch.device("cpu")
 # 3 global batches of 8 a epoch (the last one of 6, so shares of 3), validation on 9 clips (shares of 5 and 4).

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from audiomnist_denoise.corpus import META_FILE
-from audiomnist_denoise.download import AUDIOMNIST_COMMIT, extract_audiomnist, fetch, fetch_audiomnist, sha256_of
+from audiomnist_denoise.data.corpus import META_FILE
+from audiomnist_denoise.data.download import AUDIOMNIST_COMMIT, extract_audiomnist, fetch, fetch_audiomnist, sha256_of
 from audiomnist_denoise.errors import PipelineError
 
 TOP = "AudioMNIST-0123abc"  # GitHub names the top folder after the repository and commit

@@ -15,11 +15,11 @@ import yaml
 from conftest import REPO, speaker_entry, tone
 from torch import nn
 
-from audiomnist_denoise.audio_metrics import STOI_RATE, at_stoi_rate, si_sdr, stoi_concatenated
-from audiomnist_denoise.corpus import META_FILE, clean_metadata
-from audiomnist_denoise.enhance import METHODS
+from audiomnist_denoise.data.corpus import META_FILE, clean_metadata
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.evaluation import (
+from audiomnist_denoise.evaluation.methods import METHODS
+from audiomnist_denoise.evaluation.metrics import STOI_RATE, at_stoi_rate, si_sdr, stoi_concatenated
+from audiomnist_denoise.evaluation.spectrogram_mse import (
     CLIP_COLUMNS,
     age_band_labels,
     age_bands,
@@ -29,11 +29,11 @@ from audiomnist_denoise.evaluation import (
     group_means,
     score_clips,
 )
-from audiomnist_denoise.feature_cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
-from audiomnist_denoise.model import build_model, load_checkpoint, predict, save_checkpoint
+from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
+from audiomnist_denoise.features.cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
+from audiomnist_denoise.model.unet import build_model, load_checkpoint, predict, save_checkpoint
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.plots import loss_bars
-from audiomnist_denoise.quality import METRICS as QUALITY_METRICS
+from audiomnist_denoise.reporting.plots import loss_bars
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CPU = torch.device("cpu")

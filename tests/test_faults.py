@@ -20,10 +20,10 @@ import pytest
 import soundfile as sf
 from conftest import REPO, make_corpus, set_params, tone
 
-from audiomnist_denoise.corpus import META_FILE
-from audiomnist_denoise.feature_cache import NOISY_FILE
+from audiomnist_denoise.data.corpus import META_FILE
+from audiomnist_denoise.data.noise import mix_corpus, noise_maker
+from audiomnist_denoise.features.cache import NOISY_FILE
 from audiomnist_denoise.fsutil import atomic_directory
-from audiomnist_denoise.noise import mix_corpus, noise_maker
 
 # Two workers, so that a kill has a process pool to take down as well; small spectrograms.
 SMALL = dict(

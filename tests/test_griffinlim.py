@@ -6,17 +6,17 @@ import pytest
 import torch
 from conftest import REPO, tone
 
-from audiomnist_denoise import tts
-from audiomnist_denoise.audio_metrics import si_sdr
-from audiomnist_denoise.enhance import griffin_lim_audio
-from audiomnist_denoise.features import mel_basis, mel_power
-from audiomnist_denoise.griffinlim import (
+from audiomnist_denoise.audio.griffinlim import (
     MOMENTUM,
     griffin_lim,
     griffin_lim_batch,
     mel_to_magnitude,
     spectral_convergence,
 )
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.evaluation.methods import griffin_lim_audio
+from audiomnist_denoise.evaluation.metrics import si_sdr
+from audiomnist_denoise.features.spectrogram import mel_basis, mel_power
 from audiomnist_denoise.params import load_params
 
 SETTINGS = load_params(REPO / "params.yaml").features.model_copy(

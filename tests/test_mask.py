@@ -4,14 +4,14 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from audiomnist_denoise import tts
-from audiomnist_denoise.audio_metrics import si_sdr
-from audiomnist_denoise.corpus import Clip
-from audiomnist_denoise.enhance import griffin_lim_audio
-from audiomnist_denoise.features import mel_power
-from audiomnist_denoise.noise import NoiseMaker, mix_clip
+from audiomnist_denoise.audio.reconstruct import mask_denoise, oracle_mask, spectral_gating
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.data.corpus import Clip
+from audiomnist_denoise.data.noise import NoiseMaker, mix_clip
+from audiomnist_denoise.evaluation.methods import griffin_lim_audio
+from audiomnist_denoise.evaluation.metrics import si_sdr
+from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.reconstruct import mask_denoise, oracle_mask, spectral_gating
 
 SETTINGS = load_params(REPO / "params.yaml").features.model_copy(update={"sample_rate": 16000, "n_mels": 64})
 CLEAN = tts.synthesize_clip("04", 5, 0, 16000, 0) / 32768.0

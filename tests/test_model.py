@@ -6,7 +6,7 @@ import torch
 from conftest import blob_pairs, train_params
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model import (
+from audiomnist_denoise.model.unet import (
     UNet,
     build_model,
     initialise,
@@ -15,7 +15,7 @@ from audiomnist_denoise.model import (
     predict,
     save_checkpoint,
 )
-from audiomnist_denoise.training import (
+from audiomnist_denoise.training.loop import (
     autocast,
     cpu_has_fast_bf16,
     identity_loss,

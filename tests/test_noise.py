@@ -8,9 +8,8 @@ import pytest
 import soundfile as sf
 from conftest import make_corpus
 
-from audiomnist_denoise.corpus import Clip, find_clips, read_audio
-from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.noise import (
+from audiomnist_denoise.data.corpus import Clip, find_clips, read_audio
+from audiomnist_denoise.data.noise import (
     NoiseMaker,
     colored_noise,
     mix_clip,
@@ -19,6 +18,7 @@ from audiomnist_denoise.noise import (
     noise_maker,
     snr_db,
 )
+from audiomnist_denoise.errors import PipelineError
 
 KINDS = ("white", "pink", "brown", "babble", "files")
 TARGET_DB = -8.0  # the project's default

@@ -16,8 +16,8 @@ import soundfile as sf
 import yaml
 from conftest import REPO, make_corpus, set_params
 
-from audiomnist_denoise.enhance import METHODS
-from audiomnist_denoise.quality import METRICS
+from audiomnist_denoise.evaluation.methods import METHODS
+from audiomnist_denoise.evaluation.speech import METRICS
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", "noise", ".dvcignore", ".gitignore"]
 # The project's own environment first on PATH, so stages find `python` and the package.

@@ -5,16 +5,16 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from audiomnist_denoise import tts
-from audiomnist_denoise.audio_metrics import pesq_wideband, si_sdr, stoi_concatenated
-from audiomnist_denoise.corpus import Clip
-from audiomnist_denoise.enhance import METHODS, enhance, estimate_clean_mel
-from audiomnist_denoise.features import mel_power
-from audiomnist_denoise.model import build_model
-from audiomnist_denoise.noise import NoiseMaker, mix_clip
+from audiomnist_denoise.audio.reconstruct import oracle_mask
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.data.corpus import Clip
+from audiomnist_denoise.data.noise import NoiseMaker, mix_clip
+from audiomnist_denoise.evaluation.methods import METHODS, enhance, estimate_clean_mel
+from audiomnist_denoise.evaluation.metrics import pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.evaluation.speech import group_quality, method_means, score_clips, stoi_by_group
+from audiomnist_denoise.features.spectrogram import mel_power
+from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.quality import group_quality, method_means, score_clips, stoi_by_group
-from audiomnist_denoise.reconstruct import oracle_mask
 
 RATE = 16000
 SETTINGS = load_params(REPO / "params.yaml").features.model_copy(

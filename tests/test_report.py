@@ -12,7 +12,7 @@ import soundfile as sf
 from matplotlib.figure import Figure
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.report import ReportInputs, build_report, write_report
+from audiomnist_denoise.reporting.report import ReportInputs, build_report, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = {"digit": ["0", "1"], "speaker": ["07", "12"], "gender": ["female", "male"]}

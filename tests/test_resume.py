@@ -12,9 +12,9 @@ import torch
 from conftest import REPO, blob_pairs, train_params
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model import build_model
-from audiomnist_denoise.resume import ResumePoint
-from audiomnist_denoise.training import Trainer, learning_rate_factor
+from audiomnist_denoise.model.unet import build_model
+from audiomnist_denoise.training.loop import Trainer, learning_rate_factor
+from audiomnist_denoise.training.resume import ResumePoint
 
 CPU = torch.device("cpu")
 # 2 epochs of 3 steps (20 clips, batch 8: the last batch is short), validation every 4 steps.
@@ -99,7 +99,7 @@ def test_out_of_memory_is_one_line_with_the_batch_size(monkeypatch):
     def out_of_memory(*_):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr("audiomnist_denoise.training.train_step", out_of_memory)
+    monkeypatch.setattr("audiomnist_denoise.training.loop.train_step", out_of_memory)
     with pytest.raises(PipelineError, match=r"out of memory on cpu at train.batch_size 8: try a smaller"):
         new_trainer().run(lambda *_: None)
 
@@ -111,9 +111,9 @@ KILLABLE = textwrap.dedent(
     import torch
     sys.path.insert(0, {tests!r})
     from conftest import blob_pairs, train_params
-    from audiomnist_denoise.model import build_model
-    from audiomnist_denoise.resume import ResumePoint
-    from audiomnist_denoise.training import Trainer
+    from audiomnist_denoise.model.unet import build_model
+    from audiomnist_denoise.training.resume import ResumePoint
+    from audiomnist_denoise.training.loop import Trainer
 
     kill_at, resume_file, weights_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     trainer = Trainer(build_model([4, 8], "kaiming", "sigmoid", 0), blob_pairs(40), blob_pairs(8, seed=1),

@@ -12,16 +12,16 @@ import soundfile as sf
 import yaml
 from conftest import REPO, make_corpus, tone
 
-from audiomnist_denoise import tts
+from audiomnist_denoise.audio.griffinlim import griffin_lim
+from audiomnist_denoise.audio.reconstruct import db_range, denoised_power, image_db
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.feature_cache import build_feature_cache, read_index
-from audiomnist_denoise.features import forward, mel_db
-from audiomnist_denoise.griffinlim import griffin_lim
-from audiomnist_denoise.model import build_model, save_checkpoint
-from audiomnist_denoise.noise import mix_corpus, noise_maker
+from audiomnist_denoise.features.cache import build_feature_cache, read_index
+from audiomnist_denoise.features.spectrogram import forward, mel_db
+from audiomnist_denoise.model.unet import build_model, save_checkpoint
 from audiomnist_denoise.params import load_params
-from audiomnist_denoise.reconstruct import db_range, denoised_power, image_db
-from audiomnist_denoise.samples import choose_samples
+from audiomnist_denoise.reporting.samples import choose_samples
 
 DEFAULTS = load_params(REPO / "params.yaml")
 # Small enough to be fast; 128 mels over 257 STFT bins keep the mel projection's loss moderate.

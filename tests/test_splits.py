@@ -6,9 +6,9 @@ import random
 import pandas as pd
 import pytest
 
-from audiomnist_denoise.corpus import Clip
+from audiomnist_denoise.data.corpus import Clip
+from audiomnist_denoise.data.splits import assign_splits, choose_test_speakers, lowest_reps, split_summary
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.splits import assign_splits, choose_test_speakers, lowest_reps, split_summary
 
 
 def speaker_ids(count: int) -> list[str]:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiomnist_denoise import tts
-from audiomnist_denoise.corpus import META_FILE, clean_metadata, find_clips
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.data.corpus import META_FILE, clean_metadata, find_clips
+from audiomnist_denoise.data.sources import write_tts_corpus
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.sources import write_tts_corpus
 
 RATE = 16000
 
@@ -22,7 +22,7 @@ def test_a_clip_is_the_same_in_another_process():
     """The library's clock-seeded state must not leak into the output."""
     here = hashlib.sha256(tts.synthesize_clip("02", 7, 3, RATE, 0).tobytes()).hexdigest()
     code = (
-        "import hashlib; from audiomnist_denoise import tts; "
+        "import hashlib; from audiomnist_denoise.data import tts; "
         f"print(hashlib.sha256(tts.synthesize_clip('02', 7, 3, {RATE}, 0).tobytes()).hexdigest())"
     )
     there = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

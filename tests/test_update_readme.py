@@ -6,7 +6,7 @@ import sys
 
 from conftest import REPO
 
-from audiomnist_denoise.enhance import METHODS
+from audiomnist_denoise.evaluation.methods import METHODS
 
 
 def write_inputs(root):

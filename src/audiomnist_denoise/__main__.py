@@ -12,7 +12,7 @@ import torch
 
 from .denoise import METHODS, check_input, denoise_file, plan_outputs
 from .errors import PipelineError
-from .model import checkpoint_features, load_checkpoint, resolve_device
+from .model.unet import checkpoint_features, load_checkpoint, resolve_device
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -20,13 +20,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .corpus import resample
-from .enhance import estimate_clean_mel, griffin_lim_audio
+from .audio.reconstruct import mask_denoise
+from .data.corpus import resample
 from .errors import PipelineError
-from .features import mel_power, power_db
+from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
+from .features.spectrogram import mel_power, power_db
 from .fsutil import write_wav
 from .params import FeatureParams
-from .reconstruct import mask_denoise
 
 METHODS = ("mask", "griffinlim")
 WINDOWS_PER_BATCH = 32  # windows estimated at once: bounds memory for long recordings

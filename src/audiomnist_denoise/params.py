@@ -10,8 +10,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .data.tts import SPEAKERS as TTS_SPEAKERS
 from .errors import PipelineError
-from .tts import SPEAKERS as TTS_SPEAKERS
 
 SpeakerId = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 Workers = Annotated[int, Field(ge=0, description="worker processes; 0 uses every core")]

@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .features import from_mel_power, inverse_power, mel_power, prediction_db_range
-from .griffinlim import griffin_lim_batch
-from .model import predict
-from .parallel import map_progress
-from .params import FeatureParams
-from .reconstruct import mask_denoise, spectral_gating
+from ..audio.griffinlim import griffin_lim_batch
+from ..audio.reconstruct import mask_denoise, spectral_gating
+from ..features.spectrogram import from_mel_power, inverse_power, mel_power, prediction_db_range
+from ..model.unet import predict
+from ..parallel import map_progress
+from ..params import FeatureParams
 
 METHODS = ("noisy", "spectral_gating", "unet_griffinlim", "unet_mask", "oracle_griffinlim", "oracle_mask")
 GRIFFIN_LIM_STARTS = ("noisy", "random")

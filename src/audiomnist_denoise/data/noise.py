@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import PipelineError
+from ..fsutil import atomic_directory, write_wav
+from ..parallel import map_progress
 from .corpus import Clip, find_clips, read_audio, resample
-from .errors import PipelineError
-from .fsutil import atomic_directory, write_wav
-from .parallel import map_progress
 
 NOISE_FILE_SUFFIXES = (".wav", ".flac", ".ogg")
 # Exponent of the power spectrum, power ~ 1 / f**exponent.

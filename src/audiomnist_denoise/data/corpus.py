@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from .errors import BadFile, BadFileError, BadFilesError, PipelineError
+from ..errors import BadFile, BadFileError, BadFilesError, PipelineError
 
 META_FILE = "audioMNIST_meta.txt"
 _CLIP_NAME = re.compile(r"(?P<digit>[0-9])_(?P<speaker>[0-9]{2})_(?P<rep>0|[1-9][0-9]*)\.wav")

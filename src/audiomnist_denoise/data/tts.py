@@ -17,8 +17,8 @@ import espeakng_loader
 import librosa
 import numpy as np
 
+from ..errors import PipelineError
 from .corpus import Clip
-from .errors import PipelineError
 
 ESPEAK_RATE = 22050  # eSpeak NG's fixed output rate
 

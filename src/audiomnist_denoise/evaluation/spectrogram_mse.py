@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .errors import PipelineError
-from .model import predict
+from ..errors import PipelineError
+from ..model.unet import predict
 
 EVALUATED_SPLITS = ("test", "val")  # train clips are not evaluated: the model has seen them
 GROUPS = ("digit", "speaker", "gender", "accent", "age_band")

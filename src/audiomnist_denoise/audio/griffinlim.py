@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .features import mel_power
-from .params import FeatureParams
+from ..features.spectrogram import mel_power
+from ..params import FeatureParams
 
 MOMENTUM = 0.99  # librosa's default
 NNLS_ITERATIONS = 30

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .errors import PipelineError
-from .reconstruct import SOURCES
+from ..audio.reconstruct import SOURCES
+from ..errors import PipelineError
 
 
 def choose_samples(test_index: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:

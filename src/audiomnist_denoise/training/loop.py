@@ -21,13 +21,13 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from ..data.splits import read_split
+from ..errors import PipelineError
+from ..features.cache import open_features
+from ..model.unet import UNet, memory_format
+from ..params import TrainParams
 from . import resume
 from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across, wrap
-from .errors import PipelineError
-from .feature_cache import open_features
-from .model import UNet, memory_format
-from .params import TrainParams
-from .splits import read_split
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import noisereduce
 import numpy as np
 import pandas as pd
 
-from .features import inverse_db, inverse_power, mel_basis, mel_power, prediction_db_range, stft
-from .params import FeatureParams
+from ..features.spectrogram import inverse_db, inverse_power, mel_basis, mel_power, prediction_db_range, stft
+from ..params import FeatureParams
 
 SOURCES = ("clean", "noisy", "denoised")
 

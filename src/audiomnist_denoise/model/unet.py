@@ -12,8 +12,8 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from .errors import PipelineError
-from .params import FeatureParams
+from ..errors import PipelineError
+from ..params import FeatureParams
 
 INITS = ("kaiming", "xavier", "torch")
 OUTPUTS = ("linear", "sigmoid")

@@ -22,10 +22,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 
-from .errors import PipelineError
-from .fsutil import write_text_atomic
+from ..audio.reconstruct import SOURCES
+from ..errors import PipelineError
+from ..fsutil import write_text_atomic
 from .plots import loss_bars
-from .reconstruct import SOURCES
 
 log = logging.getLogger(__name__)
 Parsed = TypeVar("Parsed")

@@ -11,8 +11,8 @@ from pathlib import Path, PurePosixPath
 import requests
 from tqdm import tqdm
 
+from ..errors import PipelineError
 from .corpus import META_FILE
-from .errors import PipelineError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from .errors import PipelineError
+from ..errors import PipelineError
 
 
 @dataclass(frozen=True)

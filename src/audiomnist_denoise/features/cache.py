@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .corpus import Clip, find_clips, read_audio, resample
-from .errors import PipelineError
-from .features import Spectrogram, forward
-from .fsutil import atomic_directory, check_free_space
-from .parallel import map_progress
-from .params import FeatureParams
+from ..data.corpus import Clip, find_clips, read_audio, resample
+from ..errors import PipelineError
+from ..fsutil import atomic_directory, check_free_space
+from ..parallel import map_progress
+from ..params import FeatureParams
+from .spectrogram import Spectrogram, forward
 
 INDEX_FILE, CLEAN_FILE, NOISY_FILE = "index.csv", "clean.npy", "noisy.npy"
 _BLOCK = 256  # rows held in memory before they go to disk

@@ -13,8 +13,8 @@ import cv2
 import librosa
 import numpy as np
 
-from .errors import PipelineError
-from .params import FeatureParams
+from ..errors import PipelineError
+from ..params import FeatureParams
 
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 _AMIN = 1e-10  # power floor before the log: -100 dB

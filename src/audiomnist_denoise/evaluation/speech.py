@@ -1,15 +1,15 @@
 """Speech quality of every denoising method on the same clips: SI-SDR and PESQ per clip, STOI per group.
 
 STOI is computed over each group's clips joined end to end (a single digit is too short
-for it, see `audio_metrics`). A method's overall STOI and extended STOI are the means
+for it, see `metrics`). A method's overall STOI and extended STOI are the means
 over the test speakers of each speaker's value.
 """
 
 import numpy as np
 import pandas as pd
 
-from .audio_metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
-from .parallel import map_progress
+from ..parallel import map_progress
+from .metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
 
 CLIP_METRICS = ("si_sdr", "pesq")
 METRICS = ("si_sdr", "pesq", "stoi", "estoi")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit, train_test_split
 
+from ..errors import PipelineError
 from .corpus import Clip
-from .errors import PipelineError
 
 SPLITS = ("train", "val", "test")
 

@@ -1,0 +1,1 @@
+"""The corpus: AudioMNIST layout and metadata, the eSpeak NG corpus, download, noise mixing, splits."""

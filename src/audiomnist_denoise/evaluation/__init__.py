@@ -1,0 +1,1 @@
+"""The denoising methods compared, spectrogram MSE tables and speech-quality metrics."""

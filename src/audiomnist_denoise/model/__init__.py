@@ -1,0 +1,1 @@
+"""The U-Net, its checkpoint, and batched prediction."""

@@ -1,0 +1,1 @@
+"""Figures, audio samples and the offline report."""

@@ -1,0 +1,1 @@
+"""The training loop, resume points and data-parallel training."""
