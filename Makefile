@@ -6,14 +6,29 @@ STAMP := $(VENV)/.installed
 # DVC stages call `python`; put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup repro test bench report
+LOCK := requirements.lock
+LOCK_FLAGS := --generate-hashes --allow-unsafe --extra test --strip-extras
+# pip-tools gets a venv of its own so its dependencies never mix with the project's; this release
+# supports the pip that $(PYTHON)'s venv ships (23.2), the same pip that `make setup` installs with.
+LOCK_VENV := .venv-lock
+PIP_TOOLS := pip-tools==7.4.1
+
+.PHONY: setup lock repro test bench report
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The project goes in without dependencies: everything it needs comes from the lock, hash-checked.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Run after changing pyproject.toml's dependencies; pins already in the lock are kept where they still fit.
+lock:
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet $(PIP_TOOLS)
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile $(LOCK_FLAGS) -o $(LOCK) pyproject.toml
 
 repro: setup
 	$(RUN) dvc repro
