@@ -28,9 +28,18 @@ from audiomnist_denoise.params import FeatureParams
 
 CPU = torch.device("cpu")
 SETTINGS = FeatureParams(
-    sample_rate=16000, n_mels=32, n_fft=512, hop_length=128, fmin=0.0, fmax=None, top_db=80.0,
-    size=[32, 32], interpolation="linear", dtype="float32", workers=1,
-)  # fmt: skip
+    sample_rate=16000,
+    n_mels=32,
+    n_fft=512,
+    hop_length=128,
+    fmin=0.0,
+    fmax=None,
+    top_db=80.0,
+    size=[32, 32],
+    interpolation="linear",
+    dtype="float32",
+    workers=1,
+)
 WIDTH = SETTINGS.size[1]
 MODEL_SETTINGS = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
 MODEL = build_model(**MODEL_SETTINGS, seed=0).eval()  # untrained: the plumbing, not the quality, is under test
@@ -93,7 +102,7 @@ def test_a_recording_of_at_most_w_frames_is_estimated_as_one_clip(samples):
 def test_a_long_recordings_estimate_has_its_shape_and_follows_its_windows():
     mel = mel_power(noisy_recording(3.0, 16000, 200, 0), SETTINGS)
     estimate = estimate_windowed(MODEL, mel, SETTINGS, CPU)
-    assert mel.shape[1] > 10 * WIDTH and estimate.shape == mel.shape and estimate.dtype == np.float32
+    assert mel.shape[1] > 10 * WIDTH and estimate.shape == mel.shape and estimate.dtype == np.float64
     assert np.all(np.isfinite(estimate)) and np.all(estimate >= 0)
     # The first frames are covered by the first window alone: its estimate, unchanged.
     first = estimate_clean_mel(MODEL, [mel[:, :WIDTH]], SETTINGS, CPU)[0]

@@ -29,7 +29,7 @@ def settings(**changes):
 
 def test_forward_gives_the_model_view():
     spectrogram = forward(SPEECH, SETTINGS, "clip")
-    assert spectrogram.image.shape == (112, 112) and spectrogram.image.dtype == np.float32
+    assert spectrogram.image.shape == (112, 112) and spectrogram.image.dtype == np.float64
     assert spectrogram.image.min() >= 0 and spectrogram.image.max() <= 1
     assert spectrogram.frames == 1 + len(SPEECH) // SETTINGS.hop_length
     assert spectrogram.db_max - spectrogram.db_min == pytest.approx(SETTINGS.top_db)
@@ -40,8 +40,10 @@ def test_mel_db_is_librosa_melspectrogram_in_db():
         librosa.feature.melspectrogram(
             y=SPEECH, sr=48000, n_fft=SETTINGS.n_fft, hop_length=SETTINGS.hop_length, n_mels=SETTINGS.n_mels
         ),
-        ref=1.0, amin=1e-10, top_db=SETTINGS.top_db,
-    )  # fmt: skip
+        ref=1.0,
+        amin=1e-10,
+        top_db=SETTINGS.top_db,
+    )
     np.testing.assert_allclose(mel_db(SPEECH, SETTINGS), expected, atol=1e-3)
 
 

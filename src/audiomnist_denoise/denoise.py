@@ -25,7 +25,7 @@ from .data.corpus import resample
 from .errors import PipelineError
 from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
 from .features.spectrogram import mel_power, power_db
-from .fsutil import write_wav
+from .fsutil import atomic_file, write_wav
 from .params import FeatureParams
 
 METHODS = ("mask", "griffinlim")
@@ -74,7 +74,7 @@ def estimate_windowed(
     device: torch.device,
     progress: str | None = None,
 ) -> np.ndarray:
-    """The clean mel power estimate (float32) of a whole recording's noisy mel power (n_mels, frames),
+    """The clean mel power estimate of a whole recording's noisy mel power (n_mels, frames),
     at its shape: windows of settings.size[1] frames, cross-faded (`crossfade_windows`).
     `progress`, if given, labels a progress bar over the windows of a long recording."""
     layout = crossfade_windows(noisy_mel.shape[1], settings.size[1])
@@ -87,7 +87,7 @@ def estimate_windowed(
             for (start, weights), clean in zip(batch, _estimate_windows(model, windows, settings, device), strict=True):
                 estimate[:, start : start + len(weights)] += weights * clean
             bar.update(len(batch))
-    return estimate.astype(np.float32)
+    return estimate
 
 
 def _denoise_channel(
@@ -129,11 +129,17 @@ def denoise_audio(
     channels = audio.reshape(len(audio), -1)
     denoised = [
         _denoise_channel(
-            channels[:, c], rate, model, settings, method, device, griffin_lim_iters,
+            channels[:, c],
+            rate,
+            model,
+            settings,
+            method,
+            device,
+            griffin_lim_iters,
             None if progress is None else f"{progress} [{c + 1}/{channels.shape[1]}]",
         )
         for c in range(channels.shape[1])
-    ]  # fmt: skip
+    ]
     return np.stack(denoised, axis=1).reshape(audio.shape).astype(np.float32)
 
 
@@ -187,16 +193,6 @@ def read_recording(path: Path) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def write_wav_atomic(path: Path, audio: np.ndarray, rate: int) -> None:
-    """A 32-bit float wav through a temporary file beside it, so an interrupted run leaves no partial output."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        write_wav(partial, audio.astype(np.float32), rate)
-        partial.replace(path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def denoise_file(
     path: Path,
     out_dir: Path,
@@ -210,5 +206,6 @@ def denoise_file(
     output = plan_outputs([Path(path)], Path(out_dir))[0]
     audio, rate = read_recording(path)
     denoised = denoise_audio(audio, rate, model, settings, method, device, griffin_lim_iters, Path(path).name)
-    write_wav_atomic(output, denoised, rate)
+    with atomic_file(output) as partial:  # an interrupted run leaves no partial output
+        write_wav(partial, denoised.astype(np.float32), rate)
     return output

@@ -4,6 +4,11 @@ Forward, per clip: audio at one sample rate -> mel power spectrogram -> dB (ref 
 so the level is kept; `top_db` below the peak is the floor) -> min-max to [0, 1] ->
 resized to H x W with OpenCV. The index keeps the original mel shape and the dB range,
 so every step can be undone: resize back, scale back to dB, back to power, to audio.
+
+The whole chain runs in float64 and is rounded to the cache's dtype once, when stored. The
+FFT, BLAS and OpenCV kernels each library picks for the CPU round float32 differently in the
+last bits, which float16 storage would sometimes keep; float64's last bits never reach it, so
+the cache is the same bytes on every CPU (tests/test_simd_paths.py).
 """
 
 from dataclasses import dataclass
@@ -24,7 +29,7 @@ _AMIN = 1e-10  # power floor before the log: -100 dB
 class Spectrogram:
     """A normalised, resized spectrogram and what its exact inverse needs."""
 
-    image: np.ndarray  # (H, W) float32 in [0, 1]
+    image: np.ndarray  # (H, W) float64 in [0, 1]
     frames: int  # original width: mel frames
     db_min: float
     db_max: float
@@ -32,7 +37,7 @@ class Spectrogram:
 
 @lru_cache(maxsize=8)
 def _cached_mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float64)
 
 
 def mel_basis(settings: FeatureParams) -> np.ndarray:
@@ -42,7 +47,7 @@ def mel_basis(settings: FeatureParams) -> np.ndarray:
 
 
 def stft(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
-    return librosa.stft(np.asarray(audio, np.float32), n_fft=settings.n_fft, hop_length=settings.hop_length)
+    return librosa.stft(np.asarray(audio, np.float64), n_fft=settings.n_fft, hop_length=settings.hop_length)
 
 
 def mel_power(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
@@ -61,8 +66,8 @@ def power_db(power: np.ndarray, settings: FeatureParams) -> np.ndarray:
 
 
 def resize(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
-    """OpenCV resize to (height, width); cv2 takes the size as (width, height)."""
-    return cv2.resize(image.astype(np.float32), (width, height), interpolation=_INTERPOLATION[interpolation])
+    """OpenCV resize to (height, width), in float64; cv2 takes the size as (width, height)."""
+    return cv2.resize(image.astype(np.float64), (width, height), interpolation=_INTERPOLATION[interpolation])
 
 
 def forward(audio: np.ndarray, settings: FeatureParams, name: str) -> Spectrogram:
