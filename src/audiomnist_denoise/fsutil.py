@@ -56,9 +56,20 @@ def write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> None:
     wavfile.write(path, sample_rate, audio)
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `path` through a temporary file beside it, so readers see the old or the new file whole."""
+@contextmanager
+def atomic_file(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write to, which replaces `path` only when the block succeeds,
+    so readers see the old or the new file whole, never a part of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text)
-    partial.replace(path)
+    try:
+        yield partial
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    with atomic_file(path) as partial:
+        partial.write_text(text)

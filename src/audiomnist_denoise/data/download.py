@@ -12,6 +12,7 @@ import requests
 from tqdm import tqdm
 
 from ..errors import PipelineError
+from ..fsutil import atomic_directory
 from .corpus import META_FILE
 
 log = logging.getLogger(__name__)
@@ -100,31 +101,23 @@ def extract_audiomnist(archive: Path, target: Path) -> Path:
     Every member is checked, wanted or not: an archive with any member whose path
     leaves `target`, or any link, is refused as a whole and nothing is kept.
     """
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    try:
-        with tarfile.open(archive) as tar:
-            for member in tar:
-                relative = _safe_relative(member.name)
-                if member.issym() or member.islnk():
-                    raise PipelineError(f"archive member {member.name!r} is a link; archive refused")
-                if not (member.isfile() and _WANTED.fullmatch(relative.as_posix())):
-                    continue
-                destination = partial.joinpath(*relative.parts[2:])
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as source, open(destination, "wb") as stream:
-                    shutil.copyfileobj(source, stream)
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated or corrupt
-        shutil.rmtree(partial, ignore_errors=True)
-        raise PipelineError(f"{archive}: cannot extract ({exc})") from None
-    except PipelineError:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if not (partial / META_FILE).is_file():
-        shutil.rmtree(partial, ignore_errors=True)
-        raise PipelineError(f"{archive}: no data/{META_FILE} inside; not an AudioMNIST archive")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+    with atomic_directory(target) as partial:
+        try:
+            with tarfile.open(archive) as tar:
+                for member in tar:
+                    relative = _safe_relative(member.name)
+                    if member.issym() or member.islnk():
+                        raise PipelineError(f"archive member {member.name!r} is a link; archive refused")
+                    if not (member.isfile() and _WANTED.fullmatch(relative.as_posix())):
+                        continue
+                    destination = partial.joinpath(*relative.parts[2:])
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    with tar.extractfile(member) as source, open(destination, "wb") as stream:
+                        shutil.copyfileobj(source, stream)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:  # truncated or corrupt
+            raise PipelineError(f"{archive}: cannot extract ({exc})") from None
+        if not (partial / META_FILE).is_file():
+            raise PipelineError(f"{archive}: no data/{META_FILE} inside; not an AudioMNIST archive")
     return target
 
 

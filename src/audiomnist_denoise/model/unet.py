@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from torch import nn
 
 from ..errors import PipelineError
+from ..fsutil import atomic_file
 from ..params import FeatureParams
 
 INITS = ("kaiming", "xavier", "torch")
@@ -90,11 +91,9 @@ def build_model(channels: list[int], init: str, output: str, seed: int) -> UNet:
 
 def save_checkpoint(path: Path, model: UNet, config: dict) -> None:
     """Weights plus everything inference needs (`config`: model, features, normalisation), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    torch.save({"kind": CHECKPOINT_KIND, "state_dict": state, "config": config}, partial)
-    partial.replace(path)
+    with atomic_file(path) as partial:
+        torch.save({"kind": CHECKPOINT_KIND, "state_dict": state, "config": config}, partial)
 
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..fsutil import atomic_file
+
 _BAR_WIDTH = 0.4
 _SERIES = (  # (column, side, colour, label): the baseline left of the model in each group
     ("identity_mse", -1, "tab:gray", "noisy input (identity)"),
@@ -30,8 +32,6 @@ def loss_bars(means: pd.DataFrame, by: str, path: Path, title: str) -> None:
     axes.set(xlabel=by.replace("_", " "), ylabel="mean MSE (normalised mel spectrogram)")
     figure.suptitle(title)
     figure.legend(loc="outside lower center", ncols=len(_SERIES))  # below the axes: never over a bar
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     # No "Software" entry: the file holds the image alone, no version stamp to differ between equal figures.
-    figure.savefig(partial, format="png", metadata={"Software": None})
-    partial.replace(path)
+    with atomic_file(path) as partial:
+        figure.savefig(partial, format="png", metadata={"Software": None})

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..fsutil import atomic_file
+
 KIND = "audiomnist-denoise-resume-point"
 
 
@@ -75,10 +77,8 @@ class ResumePoint:
         return saved["state"], f"resuming from step {saved['state']['step']} ({self.path})"
 
     def save(self, state: dict, run_fingerprint: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        torch.save({"kind": KIND, "fingerprint": run_fingerprint, "state": state}, partial)
-        partial.replace(self.path)
+        with atomic_file(self.path) as partial:
+            torch.save({"kind": KIND, "fingerprint": run_fingerprint, "state": state}, partial)
 
     def remove(self) -> None:
         """After a finished run: a later forced rerun (`dvc repro -f`) trains from the start, as asked."""
