@@ -1,4 +1,5 @@
-"""The command line: `python -m audiomnist_denoise denoise IN.wav [...] -o OUT_DIR`.
+"""The command line: `audiomnist-denoise denoise IN.wav [...] -o OUT_DIR`, or the same through
+`python -m audiomnist_denoise`.
 
 Bad input is one line on stderr starting with `error:` and exit status 1, as in the stages.
 """
@@ -29,7 +30,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m audiomnist_denoise",
+        prog="audiomnist-denoise",
         description="audiomnist-denoise: denoise recordings with the trained U-Net.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
