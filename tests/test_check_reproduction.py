@@ -1,0 +1,92 @@
+"""`make check`: a fresh run's metrics against the committed ones, within tolerances."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+from check_reproduction import METRICS_FILES, compare, flatten, tolerance_for  # noqa: E402
+
+EVAL = {"test.mse": 0.02, "test.clips": 500, "test.unet_mask.stoi": 0.75, "test.noisy.stoi": 0.74}
+
+
+def test_nested_metrics_are_flattened_with_dots():
+    assert flatten({"clips": {"train": 3, "val": 1}, "bad_files": []}) == {
+        "clips.train": 3,
+        "clips.val": 1,
+        "bad_files": [],
+    }
+
+
+def test_every_committed_metric_has_a_tolerance():
+    for path in METRICS_FILES:
+        for name in flatten(json.loads((REPO / path).read_text())):
+            tolerance_for(name, Path(path).stem)
+
+
+def test_a_model_metric_passes_within_its_tolerance_and_fails_beyond_it():
+    kind, stoi = tolerance_for("test.unet_mask.stoi")
+    near = compare(EVAL, EVAL | {"test.unet_mask.stoi": 0.75 + stoi / 2}, "eval")
+    far = compare(EVAL, EVAL | {"test.unet_mask.stoi": 0.75 + stoi * 2}, "eval")
+    assert kind == "absolute" and all(c.ok for c in near)
+    assert [c.name for c in far if not c.ok] == ["eval:test.unet_mask.stoi"]
+
+
+def test_counts_and_model_free_metrics_must_match_more_closely():
+    assert [c.ok for c in compare(EVAL, EVAL | {"test.clips": 499}, "eval")] == [True, False, True, True]
+    assert not compare(EVAL, EVAL | {"test.noisy.stoi": 0.745}, "eval")[3].ok
+
+
+def test_a_metric_missing_from_either_side_fails():
+    fresh = {k: v for k, v in EVAL.items() if k != "test.mse"} | {"test.extra_mse": 1.0}
+    assert sorted(c.name for c in compare(EVAL, fresh, "eval") if not c.ok) == ["eval:test.extra_mse", "eval:test.mse"]
+
+
+def git(project: Path, *args: str) -> None:
+    identity = ["-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", *identity, *args], cwd=project, check=True, capture_output=True)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A repository whose committed metrics are this repository's."""
+    for path in METRICS_FILES:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text((REPO / path).read_text())
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-q", "-m", "results")
+    return tmp_path
+
+
+def check(project: Path) -> subprocess.CompletedProcess:
+    script = REPO / "scripts" / "check_reproduction.py"
+    return subprocess.run([sys.executable, script], cwd=project, capture_output=True, text=True, check=False)
+
+
+def test_the_committed_results_check_against_themselves(project):
+    done = check(project)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "test.unet_mask.stoi" in done.stdout and "within their tolerance" in done.stdout
+
+
+def test_an_edited_metric_beyond_its_tolerance_fails_the_check(project):
+    path = project / "metrics" / "eval.json"
+    metrics = json.loads(path.read_text())
+    metrics["test.unet_mask.stoi"] += 2 * tolerance_for("test.unet_mask.stoi")[1]
+    path.write_text(json.dumps(metrics))
+    done = check(project)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].startswith("1 of ") and "eval:test.unet_mask.stoi" in done.stdout
+
+
+def test_a_missing_fresh_file_is_one_line(project):
+    (project / "dvclive" / "metrics.json").unlink()
+    done = check(project)
+    assert done.returncode == 1 and done.stderr.strip() == (
+        "error: dvclive/metrics.json: cannot read (No such file or directory); run `dvc repro` first"
+    )
