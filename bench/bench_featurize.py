@@ -85,9 +85,14 @@ def naive_image(path: Path, settings: FeatureParams) -> np.ndarray:
     """One file through plain librosa, as a first script would: the mel filterbank is rebuilt every call."""
     audio, _ = librosa.load(path, sr=settings.sample_rate)
     power = librosa.feature.melspectrogram(
-        y=audio, sr=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length,
-        n_mels=settings.n_mels, fmin=settings.fmin, fmax=settings.fmax,
-    )  # fmt: skip
+        y=audio,
+        sr=settings.sample_rate,
+        n_fft=settings.n_fft,
+        hop_length=settings.hop_length,
+        n_mels=settings.n_mels,
+        fmin=settings.fmin,
+        fmax=settings.fmax,
+    )
     db = librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=settings.top_db)
     normalised = (db - db.min()) / (db.max() - db.min())
     height, width = settings.size

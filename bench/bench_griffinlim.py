@@ -34,9 +34,15 @@ def clips(rate: int) -> list[np.ndarray]:
 def librosa_audio(mel: np.ndarray, length: int, settings, seed: int) -> np.ndarray:
     np.random.seed(seed)  # mel_to_audio draws its random start from NumPy's global generator
     return librosa.feature.inverse.mel_to_audio(
-        mel, sr=settings.sample_rate, n_fft=settings.n_fft, hop_length=settings.hop_length, n_iter=ITERATIONS,
-        length=length, fmin=settings.fmin, fmax=settings.fmax,
-    )  # fmt: skip
+        mel,
+        sr=settings.sample_rate,
+        n_fft=settings.n_fft,
+        hop_length=settings.hop_length,
+        n_iter=ITERATIONS,
+        length=length,
+        fmin=settings.fmin,
+        fmax=settings.fmax,
+    )
 
 
 def best_time(run) -> float:

@@ -38,9 +38,19 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     params = TrainParams(
-        lr=3e-3, schedule="cosine", warmup_steps=20, batch_size=args.batch, epochs=1, val_every=25, seed=0,
-        device=args.device, precision=args.precision, compile=args.compile, checkpoint_every=0, nproc=1,
-    )  # fmt: skip
+        lr=3e-3,
+        schedule="cosine",
+        warmup_steps=20,
+        batch_size=args.batch,
+        epochs=1,
+        val_every=25,
+        seed=0,
+        device=args.device,
+        precision=args.precision,
+        compile=args.compile,
+        checkpoint_every=0,
+        nproc=1,
+    )
     train, val = pairs(args.clips, 0), pairs(args.clips // 5, 1)
     warm_up = Trainer(build_model([32, 64, 128], "kaiming", "sigmoid", 0), train, val, params, device)
     warm_up.total_steps = 1

@@ -13,11 +13,22 @@ from _stage import run
 
 from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
 from audiomnist_denoise.data.splits import read_split
-from audiomnist_denoise.evaluation.methods import enhance
-from audiomnist_denoise.evaluation.spectrogram_mse import clip_table, flat_metrics, group_means, rounded, score_clips
+from audiomnist_denoise.evaluation.methods import apply_methods
+from audiomnist_denoise.evaluation.spectrogram_mse import (
+    clip_table,
+    flat_metrics,
+    group_means,
+    rounded,
+    score_spectrograms,
+)
 from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
-from audiomnist_denoise.evaluation.speech import at_stoi_rate_all, group_quality, method_means, stoi_by_group
-from audiomnist_denoise.evaluation.speech import score_clips as score_audio
+from audiomnist_denoise.evaluation.speech import (
+    at_stoi_rate_all,
+    group_quality,
+    method_means,
+    score_audio,
+    stoi_by_group,
+)
 from audiomnist_denoise.features.cache import INDEX_FILE, load_resampled, open_features
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
@@ -50,10 +61,7 @@ def load_test_audio(test: pd.DataFrame, rate: int) -> tuple[list[np.ndarray], li
 def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips."""
     clean, noisy = load_test_audio(test, features.sample_rate)
-    outputs = enhance(
-        model, clean, noisy, features, settings.griffin_lim_iters, settings.griffin_lim_start, settings.seed, device,
-        settings.batch_size, settings.workers,
-    )  # fmt: skip
+    outputs = apply_methods(model, clean, noisy, features, settings, device)
     scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
     clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
     stoi = {by: stoi_by_group(clean, outputs, test[by], rate, settings.workers) for by in GROUP_TABLES}
@@ -72,12 +80,17 @@ def main() -> str:
     settings = load_params().evaluate
     clean, noisy, index = open_features(FEATURES)
     table = clip_table(
-        index, read_split(SPLIT), load_metadata(RAW), settings.age_bands,
-        index_source=str(FEATURES / INDEX_FILE), split_source=str(SPLIT), metadata_source=str(RAW / META_FILE),
-    )  # fmt: skip
+        index,
+        read_split(SPLIT),
+        load_metadata(RAW),
+        settings.age_bands,
+        index_source=str(FEATURES / INDEX_FILE),
+        split_source=str(SPLIT),
+        metadata_source=str(RAW / META_FILE),
+    )
     device = resolve_device("auto")
     model, config = load_checkpoint(MODEL, device)
-    table["mse"], table["identity_mse"] = score_clips(
+    table["mse"], table["identity_mse"] = score_spectrograms(
         model, clean, noisy, table.row.to_numpy(), settings.batch_size, device
     )
     test = table[table.split == "test"].reset_index(drop=True)

@@ -44,7 +44,7 @@ def write_sample(
     """The clip's three wavs and its figure; `images` holds its clean, noisy and denoised image."""
     clip = Clip(row["speaker"], int(row["digit"]), int(row["rep"]))
     clean, noisy = (load_resampled(root / clip.path, settings.sample_rate)[0] for root in (RAW, NOISY))
-    # capped at the noisy power, as enhance.estimate_clean_mel does for the unet_griffinlim method
+    # capped at the noisy power, as methods.estimate_clean_mel does for the unet_griffinlim method
     power = np.minimum(denoised_power(images["denoised"], row, settings), mel_power(noisy, settings))
     iters, start = params.griffin_lim_iters, params.griffin_lim_start
     denoised = griffin_lim_audio([power], [noisy], settings, iters, start, params.seed, "cpu")[0]
@@ -54,9 +54,11 @@ def write_sample(
     sample_figure(
         *(audio[source] for source in SOURCES),
         *(image_db(images[source], row, source, settings) for source in SOURCES),
-        settings.sample_rate, settings.hop_length,
-        f"{clip.id}: digit {clip.digit}, speaker {clip.speaker} (test)", figures / f"{clip.id}.png",
-    )  # fmt: skip
+        settings.sample_rate,
+        settings.hop_length,
+        f"{clip.id}: digit {clip.digit}, speaker {clip.speaker} (test)",
+        figures / f"{clip.id}.png",
+    )
 
 
 def main() -> str:

@@ -13,8 +13,8 @@ from _stage import run
 from audiomnist_denoise.data.corpus import resample
 from audiomnist_denoise.data.noise import mix_corpus_clip, noise_maker
 from audiomnist_denoise.data.splits import lowest_reps, read_split
-from audiomnist_denoise.evaluation.methods import METHODS, enhance
-from audiomnist_denoise.evaluation.speech import METRICS, at_stoi_rate_all, method_means, score_clips, stoi_by_group
+from audiomnist_denoise.evaluation.methods import METHODS, apply_methods
+from audiomnist_denoise.evaluation.speech import METRICS, at_stoi_rate_all, method_means, score_audio, stoi_by_group
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params
@@ -35,11 +35,8 @@ def main() -> str:
     for snr in settings.snr_sweep:
         mixed = [mix_corpus_clip(RAW, clip, maker, snr, params.noise.seed) for clip in clips]
         clean, noisy = ([resample(pair[i], pair[2], features.sample_rate) for pair in mixed] for i in (0, 1))
-        outputs = enhance(
-            model, clean, noisy, features, settings.griffin_lim_iters, settings.griffin_lim_start, settings.seed,
-            device, settings.batch_size, settings.workers,
-        )  # fmt: skip
-        scores = score_clips(clean, outputs, features.sample_rate, settings.workers)
+        outputs = apply_methods(model, clean, noisy, features, settings, device)
+        scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
         clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
         stoi, estoi = (
             stoi_by_group(clean, outputs, speakers, rate, settings.workers, extended) for extended in (False, True)

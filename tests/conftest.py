@@ -14,6 +14,7 @@ from audiomnist_denoise.params import TrainParams
 from audiomnist_denoise.training.loop import Pairs
 
 REPO = Path(__file__).resolve().parents[1]
+DIGITS = tuple(range(10))
 
 
 def tone(seconds: float, rate: int, frequency: float, seed: int = 0) -> np.ndarray:
@@ -37,7 +38,7 @@ def speaker_entry(gender: str = "male", accent: str = "german", age=30) -> dict:
 
 
 def make_corpus(
-    root: Path, speakers=("01", "02"), digits=range(10), reps=2, rate: int = 16000, seconds: float = 0.3
+    root: Path, speakers=("01", "02"), digits=DIGITS, reps=2, rate: int = 16000, seconds: float = 0.3
 ) -> Path:
     """An AudioMNIST-layout folder of 16-bit tones plus its metadata file; returns `root`."""
     root.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,17 @@ def blob_pairs(count: int, size: int = 16, seed: int = 0) -> Pairs:
 def train_params(**changes) -> TrainParams:
     """Quick training settings for tiny models on `blob_pairs`."""
     values = dict(
-        lr=3e-3, schedule="constant", warmup_steps=0, batch_size=8, epochs=8, val_every=4, seed=0, device="cpu",
-        precision="fp32", compile=False, checkpoint_every=0, nproc=1,
-    )  # fmt: skip
+        lr=3e-3,
+        schedule="constant",
+        warmup_steps=0,
+        batch_size=8,
+        epochs=8,
+        val_every=4,
+        seed=0,
+        device="cpu",
+        precision="fp32",
+        compile=False,
+        checkpoint_every=0,
+        nproc=1,
+    )
     return TrainParams(**(values | changes))

@@ -89,9 +89,13 @@ def test_clean_metadata_fixes_the_real_files_quirks():
     assert table.loc["01", "age"] == 30 and table.loc["02", "age"] == 25
     assert pd.isna(table.loc["45", "age"])
     assert table.accent.to_dict() == {
-        "01": "german", "02": "german", "07": "german/spanish",
-        "32": "egyptian_american", "45": "german", "52": "french",
-    }  # fmt: skip
+        "01": "german",
+        "02": "german",
+        "07": "german/spanish",
+        "32": "egyptian_american",
+        "45": "german",
+        "52": "french",
+    }
     assert set(table.room) == {"kino", "vr-room"}
     assert table.native_speaker.to_dict() == {
         "01": False,

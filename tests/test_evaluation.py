@@ -27,7 +27,7 @@ from audiomnist_denoise.evaluation.spectrogram_mse import (
     clip_table,
     flat_metrics,
     group_means,
-    score_clips,
+    score_spectrograms,
 )
 from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
 from audiomnist_denoise.features.cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
@@ -106,14 +106,14 @@ class Offset(nn.Module):
         return x + self.offset
 
 
-def test_score_clips_gives_model_and_identity_loss_of_the_chosen_rows_in_batches():
+def test_score_spectrograms_gives_model_and_identity_loss_of_the_chosen_rows_in_batches():
     clean = (np.arange(5 * 4 * 4).reshape(5, 4, 4) % 8 / 16).astype(np.float16)  # multiples of 1/16: exact
     noisy = clean + np.float16(0.25)
     rows = np.array([0, 2, 3, 4])
-    model_mse, identity_mse = score_clips(Offset(0.125), clean, noisy, rows, batch_size=3, device=CPU)
+    model_mse, identity_mse = score_spectrograms(Offset(0.125), clean, noisy, rows, batch_size=3, device=CPU)
     assert identity_mse.tolist() == [0.0625] * 4
     assert model_mse.tolist() == [0.140625] * 4  # (0.25 + 0.125) ** 2
-    model_mse, identity_mse = score_clips(nn.Identity(), clean, noisy, rows, batch_size=2, device=CPU)
+    model_mse, identity_mse = score_spectrograms(nn.Identity(), clean, noisy, rows, batch_size=2, device=CPU)
     assert model_mse.tolist() == identity_mse.tolist()
 
 
@@ -339,9 +339,14 @@ def test_evaluate_stage_writes_metrics_tables_and_figures_that_agree_with_a_dire
 
     plots = tmp_path / "plots" / "eval"
     assert sorted(path.name for path in plots.iterdir()) == [
-        "by_accent.csv", "by_age.csv", "by_digit.csv", "by_gender.csv", "by_speaker.csv",
-        "loss_by_digit.png", "loss_by_speaker.png",
-    ]  # fmt: skip
+        "by_accent.csv",
+        "by_age.csv",
+        "by_digit.csv",
+        "by_gender.csv",
+        "by_speaker.csv",
+        "loss_by_digit.png",
+        "loss_by_speaker.png",
+    ]
     by_digit = pd.read_csv(plots / "by_digit.csv")
     assert by_digit.columns.tolist()[:4] == ["digit", "mse", "identity_mse", "clips"]
     assert by_digit.columns.tolist()[4:] == [f"{m}_{metric}" for m in METHODS for metric in ("si_sdr", "pesq", "stoi")]

@@ -27,9 +27,15 @@ from audiomnist_denoise.fsutil import atomic_directory
 
 # Two workers, so that a kill has a process pool to take down as well; small spectrograms.
 SMALL = dict(
-    data__workers=2, noise__workers=2, features__workers=2, features__sample_rate=16000, features__n_mels=32,
-    features__n_fft=512, features__hop_length=128, features__size=[16, 16],
-)  # fmt: skip
+    data__workers=2,
+    noise__workers=2,
+    features__workers=2,
+    features__sample_rate=16000,
+    features__n_mels=32,
+    features__n_fft=512,
+    features__hop_length=128,
+    features__size=[16, 16],
+)
 KILL_DEADLINE_S = 60
 
 

@@ -169,7 +169,7 @@ def test_mismatched_inputs_are_refused():
         griffin_lim_batch([mel, mel], [len(SPEECH)] * 2, SETTINGS, 2, 0, phase_from=[SPEECH])
 
 
-def test_enhance_starts_from_the_noisy_phase_or_refuses_an_unknown_start():
+def test_griffin_lim_audio_starts_from_the_noisy_phase_or_refuses_an_unknown_start():
     mel, noisy = mel_power(SPEECH, SETTINGS), noisy_copy(SPEECH)
     from_noisy = griffin_lim_audio([mel], [noisy], SETTINGS, 2, "noisy", 0, "cpu")
     np.testing.assert_array_equal(from_noisy[0], griffin_lim(mel, len(noisy), SETTINGS, 2, 0, phase_from=noisy))

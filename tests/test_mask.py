@@ -51,7 +51,7 @@ def test_spectral_gating_baseline_reduces_stationary_noise():
 
 
 def oracle_griffinlim(start: str) -> np.ndarray:
-    """Griffin-Lim from the clean mel power at the noisy clip's length, as enhance's oracle_griffinlim."""
+    """Griffin-Lim from the clean mel power at the noisy clip's length, as apply_methods' oracle_griffinlim."""
     return griffin_lim_audio([mel_power(CLEAN, SETTINGS)], [NOISY], SETTINGS, 32, start, 0, "cpu")[0]
 
 

@@ -175,9 +175,13 @@ def test_mixed_precision_trains_and_keeps_fp32_weights(precision):
     data, val = blob_pairs(16), blob_pairs(8, seed=1)
     logged = []
     model, result = train(
-        build_model([4, 8], "kaiming", "sigmoid", 0), data, val, train_params(precision=precision), CPU,
+        build_model([4, 8], "kaiming", "sigmoid", 0),
+        data,
+        val,
+        train_params(precision=precision),
+        CPU,
         lambda step, values: logged.append(values["train/loss"]),
-    )  # fmt: skip
+    )
     assert result.precision == precision
     assert result.final_train_loss < 0.5 * logged[0]
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())

@@ -52,12 +52,27 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(REPO / ".dvc" / "config", project / ".dvc" / "config")
     set_params(
         project,
-        data__tts__speakers=3, data__tts__reps=5, data__workers=1, noise__workers=1, features__workers=1,
-        split__n_test_speakers=1, features__sample_rate=16000, features__n_mels=32, features__n_fft=512,
-        features__hop_length=128, features__size=[16, 16], model__channels=[4, 8], train__epochs=1,
-        train__batch_size=16, train__val_every=2, samples__count=2, samples__griffin_lim_iters=4,
-        evaluate__griffin_lim_iters=4, evaluate__snr_sweep=[0, 5], evaluate__workers=1,
-    )  # fmt: skip
+        data__tts__speakers=3,
+        data__tts__reps=5,
+        data__workers=1,
+        noise__workers=1,
+        features__workers=1,
+        split__n_test_speakers=1,
+        features__sample_rate=16000,
+        features__n_mels=32,
+        features__n_fft=512,
+        features__hop_length=128,
+        features__size=[16, 16],
+        model__channels=[4, 8],
+        train__epochs=1,
+        train__batch_size=16,
+        train__val_every=2,
+        samples__count=2,
+        samples__griffin_lim_iters=4,
+        evaluate__griffin_lim_iters=4,
+        evaluate__snr_sweep=[0, 5],
+        evaluate__workers=1,
+    )
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-qm", "pipeline")
     return project
@@ -144,9 +159,15 @@ def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(project):
     # A job started in the background by a shell inherits SIGINT ignored, and Python then never raises
     # KeyboardInterrupt: dvc (and through it the stage) gets SIGINT's default back, as in a terminal.
     repro = subprocess.Popen(
-        ["dvc", "repro", "train"], cwd=project, env=one_thread, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+        ["dvc", "repro", "train"],
+        cwd=project,
+        env=one_thread,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     while not resume_point.exists():
         assert repro.poll() is None, "training ended before its first resume point"
         time.sleep(0.02)

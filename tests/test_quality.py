@@ -9,9 +9,9 @@ from audiomnist_denoise.audio.reconstruct import oracle_mask
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.noise import NoiseMaker, mix_clip
-from audiomnist_denoise.evaluation.methods import METHODS, enhance, estimate_clean_mel
+from audiomnist_denoise.evaluation.methods import METHODS, apply_methods, estimate_clean_mel
 from audiomnist_denoise.evaluation.metrics import pesq_wideband, si_sdr, stoi_concatenated
-from audiomnist_denoise.evaluation.speech import group_quality, method_means, score_clips, stoi_by_group
+from audiomnist_denoise.evaluation.speech import group_quality, method_means, score_audio, stoi_by_group
 from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import load_params
@@ -25,11 +25,14 @@ CLEAN = [tts.synthesize_clip(clip.speaker, clip.digit, clip.rep, RATE, 0) / 3276
 NOISY = [mix_clip(clean, RATE, clip, NoiseMaker("white"), -5.0, 0)[0] for clean, clip in zip(CLEAN, CLIPS, strict=True)]
 SPEAKERS = pd.Series([clip.speaker for clip in CLIPS], name="speaker")
 MODEL = build_model([4, 8], "kaiming", "sigmoid", seed=0).eval()
+EVALUATE = load_params(REPO / "params.yaml").evaluate.model_copy(
+    update={"griffin_lim_iters": 8, "griffin_lim_start": "noisy", "seed": 0, "batch_size": 64, "workers": 1}
+)
 
 
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, list[np.ndarray]]:
-    return enhance(MODEL, CLEAN, NOISY, SETTINGS, 8, "noisy", 0, "cpu")
+    return apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE, "cpu")
 
 
 def test_every_method_gives_audio_of_each_clips_length(outputs):
@@ -40,15 +43,15 @@ def test_every_method_gives_audio_of_each_clips_length(outputs):
     np.testing.assert_array_equal(outputs["noisy"][2], NOISY[2])
 
 
-def test_enhance_on_two_processes_gives_what_one_gives(outputs):
-    on_two = enhance(MODEL, CLEAN, NOISY, SETTINGS, 8, "noisy", 0, "cpu", workers=2)
+def test_the_methods_on_two_processes_gives_what_one_gives(outputs):
+    on_two = apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE.model_copy(update={"workers": 2}), "cpu")
     for method in METHODS:
         for one, two in zip(outputs[method], on_two[method], strict=True):
             np.testing.assert_allclose(two, one, atol=1e-6, err_msg=method)
 
 
 def test_the_oracles_are_the_clean_mel_through_each_inversion(outputs):
-    """`enhance` computes the oracle with one BLAS thread, the direct call with every core: on CPUs whose
+    """`apply_methods` computes the oracle with one BLAS thread, the direct call with every core: on CPUs whose
     BLAS splits the mel product by thread (measured: AVX2 and Haswell kernels) the two round apart by
     at most one float32 step at the clip's peak; other CPUs agree bit for bit."""
     direct = oracle_mask(CLEAN[0], NOISY[0], SETTINGS)
@@ -67,7 +70,7 @@ def test_the_estimate_never_exceeds_the_noisy_power():
 
 
 def test_clip_scores_are_si_sdr_and_pesq_of_each_method(outputs):
-    scores = score_clips(CLEAN, outputs, RATE, workers=1)
+    scores = score_audio(CLEAN, outputs, RATE, workers=1)
     assert len(scores) == len(CLIPS)
     assert list(scores.columns) == [f"{method}.{metric}" for method in METHODS for metric in ("si_sdr", "pesq")]
     assert scores.loc[3, "noisy.si_sdr"] == pytest.approx(si_sdr(CLEAN[3], NOISY[3]))
@@ -76,7 +79,7 @@ def test_clip_scores_are_si_sdr_and_pesq_of_each_method(outputs):
 
 
 def test_parallel_scoring_gives_the_same_table(outputs):
-    pd.testing.assert_frame_equal(score_clips(CLEAN, outputs, RATE, 1), score_clips(CLEAN, outputs, RATE, 2))
+    pd.testing.assert_frame_equal(score_audio(CLEAN, outputs, RATE, 1), score_audio(CLEAN, outputs, RATE, 2))
 
 
 def test_stoi_is_computed_on_each_groups_clips_joined(outputs):

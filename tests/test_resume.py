@@ -77,8 +77,13 @@ def test_a_resume_point_of_another_run_is_not_used(tmp_path):
     for changes in ({"lr": 1e-3}, {"epochs": 3}, {"precision": "bf16"}, {"seed": 1}):
         state, why = saved.load(new_trainer(**changes).fingerprint)
         assert state is None and why.startswith(f"starting fresh: {saved.path} is from a run with other params")
-    other_data = Trainer(build_model([4, 8], "kaiming", "sigmoid", 0), blob_pairs(20, seed=5), blob_pairs(8, seed=1),
-                         train_params(**RUN), CPU)  # fmt: skip
+    other_data = Trainer(
+        build_model([4, 8], "kaiming", "sigmoid", 0),
+        blob_pairs(20, seed=5),
+        blob_pairs(8, seed=1),
+        train_params(**RUN),
+        CPU,
+    )
     assert saved.load(other_data.fingerprint)[0] is None
     saved.path.write_bytes(b"half a file")
     state, why = saved.load(trainer.fingerprint)

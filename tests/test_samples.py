@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import REPO, make_corpus, tone
+from conftest import DIGITS, REPO, make_corpus, tone
 
 from audiomnist_denoise.audio.griffinlim import griffin_lim
 from audiomnist_denoise.audio.reconstruct import db_range, denoised_power, image_db
@@ -29,7 +29,7 @@ SETTINGS = DEFAULTS.features.model_copy(update={"sample_rate": 16000, "n_mels": 
 SPEECH = (tts.synthesize_clip("01", 3, 0, SETTINGS.sample_rate, 0) / 32768.0).astype(np.float32)
 
 
-def grid_index(speakers=("01", "02", "03", "04", "05"), digits=range(10), reps=3) -> pd.DataFrame:
+def grid_index(speakers=("01", "02", "03", "04", "05"), digits=DIGITS, reps=3) -> pd.DataFrame:
     rows = [
         {"clip_id": f"{digit}_{speaker}_{rep}", "speaker": speaker, "digit": digit, "rep": rep}
         for speaker in speakers

@@ -234,11 +234,18 @@ def test_lowest_reps_takes_the_first_repetitions_of_each_digit_and_speaker():
             for s in ("01", "02", "03")
             for d in (0, 1)
             for r in (4, 2, 7)
-        ],  # fmt: skip
+        ],
         columns=["clip_id", "speaker", "digit", "rep", "split"],
     )
     chosen = lowest_reps(split, "test", 2)
     assert [clip.id for clip in chosen] == [
-        "0_01_2", "0_01_4", "1_01_2", "1_01_4", "0_02_2", "0_02_4", "1_02_2", "1_02_4",
-    ]  # fmt: skip
+        "0_01_2",
+        "0_01_4",
+        "1_01_2",
+        "1_01_4",
+        "0_02_2",
+        "0_02_4",
+        "1_02_2",
+        "1_02_4",
+    ]
     assert len(lowest_reps(split, "test", 5)) == 12 and lowest_reps(split, "val", 1) == []

@@ -212,9 +212,13 @@ def _random_phase(seed: int, positions: np.ndarray, frames: list[int], settings:
 
 
 def _griffin_lim(
-    mel_powers: list[np.ndarray], lengths: list[int], phases: torch.Tensor, stft: _Stft, settings: FeatureParams,
+    mel_powers: list[np.ndarray],
+    lengths: list[int],
+    phases: torch.Tensor,
+    stft: _Stft,
+    settings: FeatureParams,
     n_iter: int,
-) -> list[np.ndarray]:  # fmt: skip
+) -> list[np.ndarray]:
     device, longest = phases.device, max(lengths)
     mel = torch.from_numpy(_pad_stack([np.asarray(p, np.float32) for p in mel_powers], stft.frame_count(longest)))
     magnitude = mel_to_magnitude(mel.to(device), settings).transpose(1, 2).contiguous()  # (clip, frame, bin)

@@ -20,7 +20,7 @@ from ..audio.reconstruct import mask_denoise, spectral_gating
 from ..features.spectrogram import from_mel_power, inverse_power, mel_power, prediction_db_range
 from ..model.unet import predict
 from ..parallel import map_progress
-from ..params import FeatureParams
+from ..params import EvaluateParams, FeatureParams
 
 METHODS = ("noisy", "spectral_gating", "unet_griffinlim", "unet_mask", "oracle_griffinlim", "oracle_mask")
 GRIFFIN_LIM_STARTS = ("noisy", "random")
@@ -79,32 +79,32 @@ def _mask_denoise(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> np.ndar
     return mask_denoise(*item)
 
 
-def enhance(
+def apply_methods(
     model: nn.Module,
     clean: list[np.ndarray],
     noisy: list[np.ndarray],
-    settings: FeatureParams,
-    griffin_lim_iters: int,
-    griffin_lim_start: str,
-    seed: int,
+    features: FeatureParams,
+    settings: EvaluateParams,
     device: torch.device,
-    batch_size: int = 64,
-    workers: int = 1,
 ) -> dict[str, list[np.ndarray]]:
     """Every method's output (float32, the clip's length) for each clean/noisy pair of clips,
-    all at settings.sample_rate, in the order of METHODS.
+    all at features.sample_rate, in the order of METHODS.
 
-    The per-clip NumPy work runs on `workers` processes (0: all cores); the model and
+    The per-clip NumPy work runs on `settings.workers` processes (0: all cores); the model and
     Griffin-Lim run batched in this process, where PyTorch uses every core itself.
     """
-    items = [(reference, audio, settings) for reference, audio in zip(clean, noisy, strict=True)]
+    workers = settings.workers
+    items = [(reference, audio, features) for reference, audio in zip(clean, noisy, strict=True)]
     per_clip = list(map_progress(_mels_and_classical, items, workers, "mels and baselines"))
     noisy_mels, clean_mels, gated, oracle = ([outputs[k] for outputs in per_clip] for k in range(4))
-    estimates = estimate_clean_mel(model, noisy_mels, settings, device, batch_size)
-    gl = lambda mels: griffin_lim_audio(mels, noisy, settings, griffin_lim_iters, griffin_lim_start, seed, device)  # noqa: E731
-    masked = list(
-        map_progress(_mask_denoise, [(a, e, settings) for a, e in zip(noisy, estimates, strict=True)], workers, "mask")
-    )
+    estimates = estimate_clean_mel(model, noisy_mels, features, device, settings.batch_size)
+
+    def gl(mels: list[np.ndarray]) -> list[np.ndarray]:
+        start, iters = settings.griffin_lim_start, settings.griffin_lim_iters
+        return griffin_lim_audio(mels, noisy, features, iters, start, settings.seed, device)
+
+    pairs = [(audio, estimate, features) for audio, estimate in zip(noisy, estimates, strict=True)]
+    masked = list(map_progress(_mask_denoise, pairs, workers, "mask"))
     return {
         "noisy": [np.asarray(audio, np.float32) for audio in noisy],
         "spectral_gating": gated,

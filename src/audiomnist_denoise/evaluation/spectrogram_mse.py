@@ -96,7 +96,7 @@ def clip_mse(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.mean(np.square(difference), axis=(1, 2), dtype=np.float64)
 
 
-def score_clips(
+def score_spectrograms(
     model: nn.Module, clean: np.ndarray, noisy: np.ndarray, rows: np.ndarray, batch_size: int, device: torch.device
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per clip of `rows`: the MSE of the model's output and of the noisy input (identity), against the clean target.

@@ -24,7 +24,7 @@ def _clip_scores(item: tuple[np.ndarray, dict[str, np.ndarray], int]) -> dict[st
     return scores
 
 
-def score_clips(clean: list[np.ndarray], outputs: dict[str, list[np.ndarray]], rate: int, workers: int) -> pd.DataFrame:
+def score_audio(clean: list[np.ndarray], outputs: dict[str, list[np.ndarray]], rate: int, workers: int) -> pd.DataFrame:
     """One row per clip, with `{method}.si_sdr` and `{method}.pesq` columns (PESQ NaN where it finds no speech)."""
     items = [
         (reference, {method: audio[i] for method, audio in outputs.items()}, rate) for i, reference in enumerate(clean)

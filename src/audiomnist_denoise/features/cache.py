@@ -58,9 +58,19 @@ def _featurize_clip(
     clean = forward(clean_audio, settings, str(raw / clip.path))
     mixed = forward(noisy_audio, settings, str(noisy / clip.path))
     row = IndexRow(
-        clip.id, clip.speaker, clip.digit, clip.rep, rate, len(clean_audio) / settings.sample_rate,
-        settings.n_mels, clean.frames, clean.db_min, clean.db_max, mixed.db_min, mixed.db_max,
-    )  # fmt: skip
+        clip.id,
+        clip.speaker,
+        clip.digit,
+        clip.rep,
+        rate,
+        len(clean_audio) / settings.sample_rate,
+        settings.n_mels,
+        clean.frames,
+        clean.db_min,
+        clean.db_max,
+        mixed.db_min,
+        mixed.db_max,
+    )
     return row, clean, mixed
 
 
