@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # DVC stages call `python`; put the project's environment first on PATH.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: setup repro test bench report
+.PHONY: setup repro test bench report docs
 
 setup: $(STAMP)
 
@@ -27,3 +27,7 @@ bench: setup
 # One self-contained page of metrics, charts and audio samples, readable offline (dvc plots show needs a CDN).
 report: setup
 	$(RUN) python scripts/report.py
+
+# The README's headline table, docs/results.md's tables and docs/params.md, from the committed metrics and params.py.
+docs: setup
+	$(RUN) python scripts/update_docs.py
