@@ -13,7 +13,7 @@ LOCK_FLAGS := --generate-hashes --allow-unsafe --extra test --strip-extras
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.4.1
 
-.PHONY: setup lock repro test bench report
+.PHONY: setup lock repro test check bench report docs
 
 setup: $(STAMP)
 
@@ -42,3 +42,12 @@ bench: setup
 # One self-contained page of metrics, charts and audio samples, readable offline (dvc plots show needs a CDN).
 report: setup
 	$(RUN) python scripts/report.py
+
+# The README's headline table, docs/results.md's tables and docs/params.md, from the committed metrics and params.py.
+docs: setup
+	$(RUN) python scripts/update_docs.py
+
+# After `make repro` on any machine: the fresh metrics against the committed ones, within the tolerances of
+# scripts/check_reproduction.py (docs/reproducibility.md).
+check: repro
+	$(RUN) python scripts/check_reproduction.py

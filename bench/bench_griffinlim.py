@@ -2,7 +2,7 @@
 
 The reference is `librosa.feature.inverse.mel_to_audio` (mel to linear by non-negative
 least squares, then Griffin-Lim) called once per clip, as the study does. Ours is
-`griffinlim.griffin_lim_batch` on the whole batch, mel-to-linear step included. Both
+`audio.griffinlim.griffin_lim_batch` on the whole batch, mel-to-linear step included. Both
 start from a random phase and run 32 iterations on the clean mel power spectrograms of
 64 synthetic digits at 48 kHz with the repository's feature settings. Reported: seconds
 per clip (best of a few runs), their ratio, each one's mean spectral convergence

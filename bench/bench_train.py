@@ -2,7 +2,7 @@
 
 The naive reference is what a first PyTorch loop looks like: a Dataset that returns one
 (noisy, clean) pair at a time, a DataLoader that collates each batch from single samples,
-fp32 eager, default memory layout. Ours is `training.train_step` as the train stage runs
+fp32 eager, default memory layout. Ours is `training.loop.train_step` as the train stage runs
 it: the training set already in memory as one tensor (a batch is one slice), channels-last,
 and the precision `train.precision: auto` resolves to here (bf16 autocast on CPUs with
 AMX, else fp32). Both train the study's U-Net on 112 x 112 inputs for the same number of

@@ -1,5 +1,5 @@
 """One epoch of the study's configuration through the `train` stage's Trainer, timed: the cost per epoch
-quoted in the README.
+quoted in docs/performance.md.
 
 Usage: python bench/study_epoch.py [--device auto|cpu|cuda] [--clips 22000] [--precision auto] [--compile]
 Generated pairs sized like the study's (112 x 112, 22,000 training clips, a fifth as many

@@ -1,4 +1,4 @@
-"""Training throughput of the study's U-Net (samples per second), for the cost estimates in the README.
+"""Training throughput of the study's U-Net (samples per second), for the cost estimates in docs/performance.md.
 
 Usage: python bench/train_throughput.py [--device cpu|cuda] [--batch 128] [--steps 20]
 Random 112 x 112 inputs (the throughput does not depend on the values); fp32, and bf16

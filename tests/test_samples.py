@@ -138,7 +138,7 @@ def test_a_perfect_prediction_comes_back_as_the_clean_mel_power():
     expected_db = mel_db(SPEECH, SETTINGS)
     assert power.shape == expected_db.shape
     back_db = librosa.power_to_db(power, ref=1.0, amin=1e-10)
-    assert np.mean(np.abs(back_db - expected_db)) < 1.5  # the README's bound for the 112 x 112 round trip
+    assert np.mean(np.abs(back_db - expected_db)) < 1.5  # docs/method.md's bound for the 112 x 112 round trip
     np.testing.assert_allclose(back_db, image_db(cached, row, "clean", SETTINGS), atol=1e-3)
 
 

@@ -14,7 +14,11 @@ from .data.tts import SPEAKERS as TTS_SPEAKERS
 from .errors import PipelineError
 
 SpeakerId = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
-Workers = Annotated[int, Field(ge=0, description="worker processes; 0 uses every core")]
+Workers = Annotated[int, Field(ge=0, description="processes; `0`: all cores. Never changes the output")]
+GriffinLimStart = Annotated[
+    Literal["noisy", "random"],
+    Field(description="the phase Griffin-Lim starts from: `noisy` (the input's) or `random`"),
+]
 
 
 class Section(BaseModel):
@@ -22,44 +26,80 @@ class Section(BaseModel):
 
 
 class TtsParams(Section):
-    speakers: int = Field(ge=1, le=len(TTS_SPEAKERS))
-    reps: int = Field(ge=1, le=1000)
-    sample_rate: int = Field(ge=8000, le=192000)
-    seed: int = Field(ge=0)
+    """The embedded eSpeak NG corpus, used when `source` is `tts`."""
+
+    speakers: int = Field(ge=1, le=len(TTS_SPEAKERS), description="synthetic speakers `01 .. N`")
+    reps: int = Field(ge=1, le=1000, description="repetitions of each digit per speaker")
+    sample_rate: int = Field(ge=8000, le=192000, description="Hz (AudioMNIST's is 48000)")
+    seed: int = Field(ge=0, description="of each repetition's jitter in rate, pitch, loudness and silences")
 
 
 class DataParams(Section):
-    source: Literal["tts", "audiomnist"]
-    speakers: list[SpeakerId] | None = Field(min_length=1)
-    max_reps: int | None = Field(ge=1)
-    downmix: bool
-    on_bad_file: Literal["error", "skip"]
-    audiomnist_dir: str | None
-    audiomnist_sha256: str | None = Field(pattern=r"^[0-9a-f]{64}$")
+    """The clean corpus: where its clips come from and which are kept."""
+
+    source: Literal["tts", "audiomnist"] = Field(
+        description="`tts`: the embedded eSpeak NG corpus; `audiomnist`: the real dataset"
+    )
+    speakers: list[SpeakerId] | None = Field(
+        min_length=1, description='a subset of two-digit speaker ids, e.g. `["01", "02"]`; `null`: all'
+    )
+    max_reps: int | None = Field(ge=1, description="keep repetitions `0 .. max_reps-1`; `null`: all")
+    downmix: bool = Field(description="average stereo files to mono instead of refusing them")
+    on_bad_file: Literal["error", "skip"] = Field(
+        description="what a bad file does (badly named, undecodable, empty, stereo, or of a speaker the metadata "
+        "lacks): `error` stops the stage naming them, `skip` leaves them out; metrics/corpus.json lists them"
+    )
+    audiomnist_dir: str | None = Field(
+        description="a local AudioMNIST copy (a clone of the repository or its `data/` folder); `null`: download it"
+    )
+    audiomnist_sha256: str | None = Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="the checked SHA-256 of the downloaded archive; `null`: stop after the download and print it",
+    )
     workers: Workers
     tts: TtsParams
 
 
 class NoiseParams(Section):
-    kind: Literal["white", "pink", "brown", "babble", "files"]
-    snr_db: float = Field(ge=-40, le=40)
-    seed: int = Field(ge=0)
-    babble_talkers: int = Field(ge=1, le=64)
-    dir: str
+    """The noise mixed into every clean clip."""
+
+    kind: Literal["white", "pink", "brown", "babble", "files"] = Field(
+        description="`babble`: clips of other speakers of the same corpus, each at equal power; "
+        "`files`: random crops of the recordings in `dir`"
+    )
+    snr_db: float = Field(
+        ge=-40, le=40, description="power of the whole clean clip over power of the noise, in dB (the study: -8)"
+    )
+    seed: int = Field(ge=0, description="with the clip id, seeds each clip's noise, so any clip can be remade alone")
+    babble_talkers: int = Field(ge=1, le=64, description="clips summed into one babble noise")
+    dir: str = Field(
+        description="recordings for `kind: files` (wav, flac or ogg at any rate, downmixed and resampled, searched "
+        "recursively), e.g. ESC-50, DEMAND or MUSAN; a dependency of `mix` and `sweep`"
+    )
     workers: Workers
 
 
 class FeatureParams(Section):
-    sample_rate: int = Field(ge=8000, le=192000)
-    n_mels: int = Field(ge=8, le=1024)
-    n_fft: int = Field(ge=64, le=65536)
-    hop_length: int = Field(ge=1)
-    fmin: float = Field(ge=0)
-    fmax: float | None = Field(gt=0)
-    top_db: float = Field(gt=0, le=200)
-    size: list[Annotated[int, Field(ge=8, le=4096)]] = Field(min_length=2, max_length=2)  # [height, width]
-    interpolation: Literal["area", "linear", "cubic"]
-    dtype: Literal["float16", "float32"]
+    """The mel spectrograms the model sees, and the feature cache."""
+
+    sample_rate: int = Field(
+        ge=8000, le=192000, description="Hz; a file at another rate is resampled (soxr, high quality)"
+    )
+    n_mels: int = Field(ge=8, le=1024, description="mel bands of the power spectrogram")
+    n_fft: int = Field(ge=64, le=65536, description="FFT size in samples")
+    hop_length: int = Field(ge=1, description="samples between frames; at most `n_fft`")
+    fmin: float = Field(ge=0, description="the lowest mel frequency, Hz")
+    fmax: float | None = Field(
+        gt=0, description="the highest mel frequency, Hz: above `fmin`, at most `sample_rate / 2`; `null`: that half"
+    )
+    top_db: float = Field(gt=0, le=200, description="the dB floor below each spectrogram's peak")
+    size: list[Annotated[int, Field(ge=8, le=4096)]] = Field(
+        min_length=2, max_length=2, description="(mel bins, frames) the model sees, after the resize"
+    )
+    interpolation: Literal["area", "linear", "cubic"] = Field(
+        description="OpenCV's resize to `size`; `linear` is the study's"
+    )
+    dtype: Literal["float16", "float32"] = Field(description="of the cached arrays; `float32` doubles their size")
     workers: Workers
 
     @model_validator(mode="after")
@@ -73,50 +113,97 @@ class FeatureParams(Section):
 
 
 class SplitParams(Section):
-    test_speakers: list[SpeakerId] | None = Field(min_length=1)
-    n_test_speakers: int = Field(ge=1)
-    val_fraction: float = Field(gt=0, lt=1)
-    val_by: Literal["clip", "speaker"]
-    seed: int = Field(ge=0)
+    """Speaker-grouped train, validation and test sets: no test speaker is ever in train or val."""
+
+    test_speakers: list[SpeakerId] | None = Field(
+        min_length=1,
+        description='explicit test speakers, e.g. `["03", "07"]`; `null`: draw `n_test_speakers` with `seed`',
+    )
+    n_test_speakers: int = Field(ge=1, description="speakers held out as the test set (unseen speakers), as the study")
+    val_fraction: float = Field(gt=0, lt=1, description="of the other speakers' clips, for validation")
+    val_by: Literal["clip", "speaker"] = Field(
+        description="`clip`: stratified by speaker and digit, so every (speaker, digit) group gives its share within "
+        "one clip; `speaker`: whole speakers held out for validation too"
+    )
+    seed: int = Field(ge=0, description="of the test speakers' draw and the validation split")
 
 
 class ModelParams(Section):
-    channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(min_length=2, max_length=6)
-    init: Literal["kaiming", "xavier", "torch"]
-    output: Literal["linear", "sigmoid"]
+    """The study's U-Net."""
+
+    channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
+        min_length=2, max_length=6, description="encoder widths, one per level (the study's); the decoder mirrors them"
+    )
+    init: Literal["kaiming", "xavier", "torch"] = Field(
+        description="`kaiming` (He, for ReLU), `xavier` or `torch` (PyTorch's defaults); "
+        "the study found initialisation decisive"
+    )
+    output: Literal["linear", "sigmoid"] = Field(description="the last activation; the targets lie in [0, 1]")
 
 
 class TrainParams(Section):
-    lr: float = Field(gt=0, le=1)
-    schedule: Literal["constant", "cosine"]
-    warmup_steps: int = Field(ge=0)
-    batch_size: int = Field(ge=1, le=4096)
-    epochs: int = Field(ge=1, le=1000)
-    val_every: int = Field(ge=1)
-    seed: int = Field(ge=0)
-    device: Literal["auto", "cpu", "cuda"]
-    precision: Literal["auto", "fp32", "bf16", "fp16"]
-    compile: bool
-    checkpoint_every: int = Field(ge=0, description="steps between resume points; 0: none")
-    nproc: int = Field(ge=1, le=1024, description="training processes on this machine, under torchrun")
+    """Training: MSE loss, Adam, validation every few steps, resume points."""
+
+    lr: float = Field(gt=0, le=1, description="Adam's peak learning rate, after the warm-up (the study: 2e-4)")
+    schedule: Literal["constant", "cosine"] = Field(
+        description="`cosine`: after the warm-up, decays to zero at the last step; `constant` is the study's"
+    )
+    warmup_steps: int = Field(
+        ge=0, description="linear warm-up from `lr / warmup_steps` to `lr`; `0`: none (the study's)"
+    )
+    batch_size: int = Field(ge=1, le=4096, description="clips per step, a multiple of `nproc` (the study: 128)")
+    epochs: int = Field(ge=1, le=1000, description="passes over the training set (the study: 6)")
+    val_every: int = Field(
+        ge=1, description="steps between validation passes, and one after the last step (the study: 75)"
+    )
+    seed: int = Field(ge=0, description="of the weights and the batch order; CPU runs are deterministic")
+    device: Literal["auto", "cpu", "cuda"] = Field(description="`auto`: CUDA when present, else CPU")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        description="`auto`: bf16 autocast on a CPU with AMX and on GPUs that have bf16, fp16 with loss scaling on "
+        "older GPUs, else fp32"
+    )
+    compile: bool = Field(
+        description="`torch.compile` the model (needs a C++ compiler on CPU; compiling takes a minute, "
+        "so it pays off on long runs)"
+    )
+    checkpoint_every: int = Field(
+        ge=0, description="steps between resume points in `checkpoints/`; `0`: none. Never changes the output"
+    )
+    nproc: int = Field(
+        ge=1, le=1024, description="processes that share each batch (DDP under `torchrun`, on this machine)"
+    )
 
 
 class EvaluateParams(Section):
-    batch_size: int = Field(ge=1, le=4096)
-    age_bands: list[Annotated[int, Field(ge=0, le=150)]] = Field(min_length=1)  # band edges in years
-    griffin_lim_iters: int = Field(ge=1, le=1000)
-    griffin_lim_start: Literal["noisy", "random"]
-    seed: int = Field(ge=0)
-    snr_sweep: list[Annotated[float, Field(ge=-40, le=40)]] = Field(min_length=1)
-    sweep_reps: int = Field(ge=1)
-    workers: int = Field(ge=0)
+    """Spectrogram MSE and the denoising methods' speech quality on the test clips, and the SNR sweep."""
+
+    batch_size: int = Field(ge=1, le=4096, description="clips per batch through the model")
+    age_bands: list[Annotated[int, Field(ge=0, le=150)]] = Field(
+        min_length=1,
+        description="band edges in years: `[25, 30, 40]` gives under 25, 25-29, 30-39, 40 and over (and `unknown`)",
+    )
+    griffin_lim_iters: int = Field(
+        ge=1, le=1000, description="Griffin-Lim iterations of `unet_griffinlim` and `oracle_griffinlim`"
+    )
+    griffin_lim_start: GriffinLimStart
+    seed: int = Field(ge=0, description="of Griffin-Lim's random start")
+    snr_sweep: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
+        min_length=1,
+        description="SNRs in dB of the sweep; its noise is the `noise` section's kind, seed, talkers and files",
+    )
+    sweep_reps: int = Field(
+        ge=1, description="repetitions of each digit per test speaker in the sweep, the lowest-numbered"
+    )
+    workers: Workers
 
 
 class SamplesParams(Section):
-    count: int = Field(ge=1, le=100)
-    griffin_lim_iters: int = Field(ge=1, le=1000)
-    griffin_lim_start: Literal["noisy", "random"]
-    seed: int = Field(ge=0)
+    """The test clips written out as audio and figures to listen to and look at."""
+
+    count: int = Field(ge=1, le=100, description="test clips, chosen across different digits and speakers")
+    griffin_lim_iters: int = Field(ge=1, le=1000, description="Griffin-Lim iterations of the denoised audio")
+    griffin_lim_start: GriffinLimStart
+    seed: int = Field(ge=0, description="of the choice of clips and Griffin-Lim's random start")
 
 
 class Params(Section):

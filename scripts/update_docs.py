@@ -1,0 +1,290 @@
+"""Write the generated parts of the docs from committed files, so that no number and no default is typed by hand.
+
+    python scripts/update_docs.py          # or `make docs`, from the repository root
+    python scripts/update_docs.py --check  # writes nothing; exits 1 naming each file that is out of date
+
+Run it after `dvc repro`, and after a change to params.py, params.yaml or dvc.yaml. It writes
+- README.md, between its results markers: the headline table, from metrics/eval.json;
+- docs/results.md, between its results and sweep markers: every results table, from metrics/eval.json,
+  dvclive/metrics.json, plots/eval/*.csv and plots/sweep/*.csv;
+- docs/params.md, whole: every params key with its allowed values, its default (params.yaml), its description
+  (the Field descriptions in src/audiomnist_denoise/params.py) and the stages that read it (dvc.yaml).
+Text outside the markers is left alone. It reads only committed files, so it runs offline.
+"""
+
+import argparse
+import inspect
+import json
+import re
+import sys
+import types
+from pathlib import Path
+from typing import Annotated, Literal, Union, get_args, get_origin
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from audiomnist_denoise.params import Params
+
+README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("docs/params.md")
+EVAL, TRAINING, GROUPS, SWEEP = (
+    Path("metrics/eval.json"),
+    Path("dvclive/metrics.json"),
+    Path("plots/eval"),
+    Path("plots/sweep"),
+)
+
+METHODS = {
+    "noisy": "noisy input (identity)",
+    "spectral_gating": "spectral gating (noisereduce)",
+    "unet_griffinlim": "U-Net + Griffin-Lim",
+    "unet_mask": "U-Net as a mel gain on the noisy STFT",
+    "oracle_griffinlim": "ceiling: clean mel + Griffin-Lim",
+    "oracle_mask": "ceiling: ideal mel gain on the noisy STFT",
+}
+QUALITY = {
+    "si_sdr": ("SI-SDR (dB)", ".2f"),
+    "pesq": ("PESQ", ".3f"),
+    "stoi": ("STOI", ".3f"),
+    "estoi": ("ESTOI", ".3f"),
+}
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+# Results
+
+
+def methods_table(metrics: dict) -> str:
+    """One row per denoising method: its mean speech-quality scores on the test clips."""
+    rows = [
+        [f"`{method}`: {label}"] + [format(metrics[f"test.{method}.{key}"], spec) for key, (_, spec) in QUALITY.items()]
+        for method, label in METHODS.items()
+    ]
+    return markdown_table(["method"] + [name for name, _ in QUALITY.values()], rows)
+
+
+def headline(metrics: dict) -> str:
+    return (
+        f"{methods_table(metrics)}\n\nSpectrogram MSE on the {metrics['test.clips']} test clips: "
+        f"U-Net {metrics['test.mse']:.4f}, identity baseline {metrics['test.identity_mse']:.4f} "
+        f"(ratio {metrics['test.mse_ratio']:.3f})."
+    )
+
+
+def overall_table(metrics: dict, training: dict) -> str:
+    rows = [
+        [split, str(metrics[f"{split}.clips"])]
+        + [f"{metrics[f'{split}.{key}']:.4f}" for key in ("mse", "identity_mse")]
+        + [f"{metrics[f'{split}.mse_ratio']:.3f}"]
+        for split in ("val", "test")
+    ]
+    table = markdown_table(["split", "clips", "U-Net MSE", "identity MSE", "U-Net / identity"], rows)
+    return f"{table}\n\nTraining: {training['step']} steps, final training loss {training['train']['loss']:.4f}."
+
+
+def group_table(path: Path, column: str) -> str:
+    table = pd.read_csv(path, dtype={column: str})
+    rows = [[row[column], str(row.clips), f"{row.mse:.4f}", f"{row.identity_mse:.4f}"] for _, row in table.iterrows()]
+    return markdown_table([column.replace("_", " "), "clips", "U-Net MSE", "identity MSE"], rows)
+
+
+def per_method_table(table: pd.DataFrame, column: str, label: str, suffix: str, spec: str) -> str:
+    """One row per value of `column`, one column per method: `{method}{suffix}` formatted with `spec`."""
+    rows = [
+        [str(row[column])] + [format(row[f"{method}{suffix}"], spec) for method in METHODS]
+        for _, row in table.iterrows()
+    ]
+    return markdown_table([label] + [f"`{method}`" for method in METHODS], rows)
+
+
+def results_section(root: Path) -> str:
+    metrics, training = json.loads((root / EVAL).read_text()), json.loads((root / TRAINING).read_text())
+    groups = root / GROUPS
+    parts = [overall_table(metrics, training)]
+    for column, name in (
+        ("digit", "by_digit"),
+        ("speaker", "by_speaker"),
+        ("gender", "by_gender"),
+        ("accent", "by_accent"),
+    ):
+        parts.append(f"Test clips by {column}:\n\n{group_table(groups / f'{name}.csv', column)}")
+    parts.append(f"By age band:\n\n{group_table(groups / 'by_age.csv', 'age_band')}")
+    parts.append(f"Speech quality of each method on the test clips:\n\n{methods_table(metrics)}")
+    for metric in ("stoi", "pesq"):
+        for column in ("speaker", "gender"):
+            table = pd.read_csv(groups / f"by_{column}.csv", dtype={column: str})
+            parts.append(
+                f"{QUALITY[metric][0]} by test {column}:\n\n"
+                + per_method_table(table, column, column, f"_{metric}", QUALITY[metric][1])
+            )
+    return "\n\n".join(parts)
+
+
+def sweep_section(root: Path) -> str:
+    parts = []
+    for metric, (name, spec) in QUALITY.items():
+        table = pd.read_csv(root / SWEEP / f"{metric}.csv")
+        table["snr_db"] = table.snr_db.map(lambda snr: f"{snr:g}")
+        parts.append(f"{name} against the input's SNR:\n\n" + per_method_table(table, "snr_db", "SNR (dB)", "", spec))
+    return "\n\n".join(parts)
+
+
+def with_section(text: str, name: str, content: str, path: Path) -> str:
+    """`text` with what lies between `<!-- name:start -->` and `<!-- name:end -->` replaced by `content`."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    pattern = re.compile(f"{re.escape(start)}.*?{re.escape(end)}", re.DOTALL)
+    if not pattern.search(text):
+        sys.exit(f"error: {path} has no {start} ... {end} section")
+    return pattern.sub(lambda _: f"{start}\n{content}\n{end}", text)
+
+
+# Params
+
+# Keys that never change an output, so dvc.yaml does not list them, and the stages that read them.
+UNLISTED = {
+    "data.workers": ["corpus"],
+    "noise.workers": ["mix"],
+    "features.workers": ["featurize"],
+    "train.checkpoint_every": ["train"],
+    "evaluate.workers": ["evaluate", "sweep"],
+}
+# Where each section's behaviour is explained at length.
+SECTION_DOCS = {
+    "data": "[data.md](data.md)",
+    "noise": "[data.md](data.md#noise)",
+    "features": "[method.md](method.md#spectrograms-normalisation-and-the-exact-inverse)",
+    "split": "[data.md](data.md#splits)",
+    "model": "[method.md](method.md#the-u-net-and-its-training)",
+    "train": "[method.md](method.md#the-u-net-and-its-training) and [scaling.md](scaling.md)",
+    "evaluate": "[method.md](method.md#the-denoising-methods-compared) and [results.md](results.md)",
+    "samples": "[method.md](method.md#audio-samples)",
+}
+PARAMS_INTRO = """\
+# Params
+
+<!-- Written by `python scripts/update_docs.py` from src/audiomnist_denoise/params.py, params.yaml and dvc.yaml. \
+Edit those, then rerun it. -->
+
+Every tunable number is in `params.yaml`, one section per stage, read through one typed loader
+(`src/audiomnist_denoise/params.py`): an unknown key, a wrong type or an out-of-range value stops the stage with
+one line naming the key and what is allowed. Validation is strict: `"5"` is not an int and `1` is not a bool.
+Try another value without editing the file with `dvc exp run -S section.key=value`.
+
+*Default* is the value in `params.yaml`. *Stages* are those that list the key in `dvc.yaml`: changing it reruns
+them and the stages after them. Keys marked (unlisted) never change an output, so no stage lists them and
+changing them reruns nothing."""
+
+
+BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+
+
+def _bounds(metadata: list) -> str:
+    """The constraints in a field's metadata (annotated_types' Ge, Le, ..., pydantic's pattern), as text."""
+    found = {name: getattr(item, name) for item in metadata for name in BOUNDS if getattr(item, name, None) is not None}
+    if found.keys() == {"ge", "le"}:
+        return f"from {found['ge']:g} to {found['le']:g}"
+    words = [f"{BOUNDS[name]} {value:g}" for name, value in found.items()]
+    return ", ".join(words + [f"matching `{item.pattern}`" for item in metadata if getattr(item, "pattern", None)])
+
+
+def _length(metadata: list) -> str:
+    low = next((item.min_length for item in metadata if hasattr(item, "min_length")), 0)
+    high = next((item.max_length for item in metadata if hasattr(item, "max_length")), None)
+    if high is None:
+        return f">= {low}"
+    return f"{low}" if low == high else f"{low} to {high}"
+
+
+def allowed(annotation, metadata: list) -> str:
+    """What a field accepts, from its annotation and its constraints, in words."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        info = next(arg for arg in args[1:] if isinstance(arg, FieldInfo))
+        return allowed(args[0], info.metadata)
+    if origin in (Union, types.UnionType):
+        # A constraint on an optional field applies to its non-null type.
+        present = [arg for arg in args if arg is not type(None)]
+        return " or ".join(allowed(arg, metadata) for arg in present) + " or `null`"
+    if origin is Literal:
+        names = [f"`{arg}`" for arg in args]
+        return ", ".join(names[:-1]) + f" or {names[-1]}"
+    if origin is list:
+        return f"list (length {_length(metadata)}) of {allowed(args[0], [])}"
+    return f"{annotation.__name__} {_bounds(metadata)}".strip()
+
+
+def _default(value) -> str:
+    return f"`{value}`" if isinstance(value, str) else f"`{json.dumps(value)}`"
+
+
+def _fields(model: type[BaseModel], raw: dict, prefix: str = ""):
+    """(key, field, params.yaml value) of every leaf field, nested sections flattened to dotted keys."""
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _fields(field.annotation, raw[name], f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", field, raw[name]
+
+
+def _stages(key: str, listed: dict[str, list[str]]) -> str:
+    stages = [stage for stage, keys in listed.items() if any(key == k or key.startswith(f"{k}.") for k in keys)]
+    if stages:
+        return ", ".join(f"`{stage}`" for stage in stages)
+    if key not in UNLISTED:
+        sys.exit(f"error: no stage in dvc.yaml lists {key}; list it there, or add it to UNLISTED in {__file__}")
+    return ", ".join(f"`{stage}`" for stage in UNLISTED[key]) + " (unlisted)"
+
+
+def params_doc(raw_params: dict, dvc: dict) -> str:
+    listed = {stage: spec.get("params", []) for stage, spec in dvc["stages"].items()}
+    parts = [PARAMS_INTRO]
+    for section, field in Params.model_fields.items():
+        model = field.annotation
+        rows = []
+        for key, leaf, value in _fields(model, raw_params[section]):
+            if not leaf.description:
+                sys.exit(f"error: {section}.{key} has no Field(description=...) in src/audiomnist_denoise/params.py")
+            description = leaf.description.replace("|", "\\|")
+            stages = _stages(f"{section}.{key}", listed)
+            rows.append([f"`{key}`", allowed(leaf.annotation, leaf.metadata), _default(value), stages, description])
+        table = markdown_table(["key", "allowed", "default", "stages", "description"], rows)
+        summary = inspect.cleandoc(model.__doc__)
+        parts.append(f"## `{section}`\n\n{summary} More in {SECTION_DOCS[section]}.\n\n{table}")
+    return "\n\n".join(parts) + "\n"
+
+
+def generated(root: Path) -> dict[Path, str]:
+    """Each generated file's path (relative to `root`) and the text it should hold."""
+    metrics = json.loads((root / EVAL).read_text())
+    readme = with_section((root / README).read_text(), "results", headline(metrics), README)
+    results = with_section((root / RESULTS).read_text(), "results", results_section(root), RESULTS)
+    results = with_section(results, "sweep", sweep_section(root), RESULTS)
+    raw_params = yaml.safe_load((root / "params.yaml").read_text())
+    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+    return {README: readme, RESULTS: results, PARAMS_DOC: params_doc(raw_params, dvc)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    check = parser.parse_args().check
+    texts = generated(Path("."))
+    stale = [path for path, text in texts.items() if not path.is_file() or path.read_text() != text]
+    if check:
+        if stale:
+            sys.exit(f"error: out of date: {', '.join(map(str, stale))}; run `python scripts/update_docs.py`")
+        print("the generated docs are up to date")
+        return
+    for path in stale:
+        path.write_text(texts[path])
+    print(f"updated: {', '.join(map(str, stale)) or 'nothing, all up to date'}")
+
+
+if __name__ == "__main__":
+    main()

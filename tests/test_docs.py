@@ -1,0 +1,59 @@
+"""The committed docs: generated parts up to date, a short README, and links that lead somewhere."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+README_MAX_LINES = 200
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("update_docs", REPO / "scripts" / "update_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return load_generator().generated(REPO)
+
+
+def test_params_doc_is_up_to_date(generated):
+    assert (REPO / "docs" / "params.md").read_text() == generated[Path("docs/params.md")], (
+        "docs/params.md is out of date with params.py, params.yaml or dvc.yaml: run `make docs`"
+    )
+
+
+def test_results_tables_are_up_to_date(generated):
+    for path in ("README.md", "docs/results.md"):
+        assert (REPO / path).read_text() == generated[Path(path)], (
+            f"{path} is out of date with the metrics files: run `make docs`"
+        )
+
+
+def test_readme_is_short():
+    lines = len((REPO / "README.md").read_text().splitlines())
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move detail to docs/ (at most {README_MAX_LINES})"
+
+
+def anchors(path) -> set[str]:
+    """GitHub's anchors for a markdown file's headings: lower case, punctuation dropped, spaces as hyphens."""
+    headings = re.findall(r"^#+ (.+)$", path.read_text(), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("page", DOCS, ids=lambda page: str(page.relative_to(REPO)))
+def test_relative_links_lead_to_a_file_and_heading(page):
+    for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+        if re.match(r"[a-z]+://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{page.name}: {target} does not exist"
+        if anchor:
+            assert anchor in anchors(linked), f"{page.name}: {target} names no heading of {linked.name}"
