@@ -14,8 +14,7 @@ import torch
 from .denoise import METHODS, check_input, denoise_file, plan_outputs
 from .errors import PipelineError
 from .model.unet import checkpoint_features, load_checkpoint, resolve_device
-
-DEVICES = ("auto", "cpu", "cuda")
+from .params import Device, options
 
 
 def _positive_int(text: str) -> int:
@@ -56,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument(
         "--griffin-lim-iters", type=_positive_int, default=32, metavar="N", help="for griffinlim (default: %(default)s)"
     )
-    denoise.add_argument("--device", choices=DEVICES, default="auto", help="auto: CUDA if present (default: auto)")
+    denoise.add_argument(
+        "--device", choices=options(Device), default="auto", help="auto: CUDA if present (default: auto)"
+    )
     denoise.set_defaults(handler=run_denoise)
     return parser
 

@@ -5,7 +5,7 @@ missing key is an error too. Validation is strict: "5" is not an int and 1 is no
 """
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,10 +15,20 @@ from .errors import PipelineError
 
 SpeakerId = Annotated[str, Field(pattern=r"^[0-9]{2}$")]
 Workers = Annotated[int, Field(ge=0, description="processes; `0`: all cores. Never changes the output")]
+Init = Literal["kaiming", "xavier", "torch"]
+Output = Literal["linear", "sigmoid"]
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 GriffinLimStart = Annotated[
     Literal["noisy", "random"],
     Field(description="the phase Griffin-Lim starts from: `noisy` (the input's) or `random`"),
 ]
+
+
+def options(kind: object) -> tuple[str, ...]:
+    """The values a Literal type (bare or Annotated) allows: the one list that checks and choices take."""
+    args = get_args(kind)
+    return get_args(args[0]) if get_origin(kind) is Annotated else args
 
 
 class Section(BaseModel):
@@ -134,11 +144,11 @@ class ModelParams(Section):
     channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
         min_length=2, max_length=6, description="encoder widths, one per level (the study's); the decoder mirrors them"
     )
-    init: Literal["kaiming", "xavier", "torch"] = Field(
+    init: Init = Field(
         description="`kaiming` (He, for ReLU), `xavier` or `torch` (PyTorch's defaults); "
         "the study found initialisation decisive"
     )
-    output: Literal["linear", "sigmoid"] = Field(description="the last activation; the targets lie in [0, 1]")
+    output: Output = Field(description="the last activation; the targets lie in [0, 1]")
 
 
 class TrainParams(Section):
@@ -157,8 +167,8 @@ class TrainParams(Section):
         ge=1, description="steps between validation passes, and one after the last step (the study: 75)"
     )
     seed: int = Field(ge=0, description="of the weights and the batch order; CPU runs are deterministic")
-    device: Literal["auto", "cpu", "cuda"] = Field(description="`auto`: CUDA when present, else CPU")
-    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+    device: Device = Field(description="`auto`: CUDA when present, else CPU")
+    precision: Precision = Field(
         description="`auto`: bf16 autocast on a CPU with AMX and on GPUs that have bf16, fp16 with loss scaling on "
         "older GPUs, else fp32"
     )

@@ -20,10 +20,9 @@ from ..audio.reconstruct import mask_denoise, spectral_gating
 from ..features.spectrogram import from_mel_power, inverse_power, mel_power, prediction_db_range
 from ..model.unet import predict
 from ..parallel import map_progress
-from ..params import EvaluateParams, FeatureParams
+from ..params import EvaluateParams, FeatureParams, GriffinLimStart, options
 
 METHODS = ("noisy", "spectral_gating", "unet_griffinlim", "unet_mask", "oracle_griffinlim", "oracle_mask")
-GRIFFIN_LIM_STARTS = ("noisy", "random")
 
 
 def estimate_clean_mel(
@@ -60,8 +59,8 @@ def griffin_lim_audio(
 ) -> list[np.ndarray]:
     """Griffin-Lim for each clip's mel power, at the noisy clip's length, starting from its phase
     (`start` noisy) or from a random one (`start` random)."""
-    if start not in GRIFFIN_LIM_STARTS:
-        raise ValueError(f"Griffin-Lim start must be one of {', '.join(GRIFFIN_LIM_STARTS)}, not {start!r}")
+    if start not in options(GriffinLimStart):
+        raise ValueError(f"Griffin-Lim start must be one of {', '.join(options(GriffinLimStart))}, not {start!r}")
     lengths = [len(audio) for audio in noisy]
     phase_from = noisy if start == "noisy" else None
     return griffin_lim_batch(mel_powers, lengths, settings, n_iter, seed, phase_from, device)

@@ -14,10 +14,8 @@ from torch import nn
 
 from ..errors import PipelineError
 from ..fsutil import atomic_file
-from ..params import FeatureParams
+from ..params import FeatureParams, Init, Output, options
 
-INITS = ("kaiming", "xavier", "torch")
-OUTPUTS = ("linear", "sigmoid")
 CHECKPOINT_KIND = "audiomnist-denoise-unet"
 
 
@@ -40,8 +38,8 @@ class UNet(nn.Module):
         super().__init__()
         if len(channels) < 2:
             raise PipelineError(f"model.channels: {channels} needs at least two levels")
-        if output not in OUTPUTS:
-            raise PipelineError(f"model.output: {output!r} is not one of {', '.join(OUTPUTS)}")
+        if output not in options(Output):
+            raise PipelineError(f"model.output: {output!r} is not one of {', '.join(options(Output))}")
         self.encoders = nn.ModuleList(conv_block(a, b) for a, b in zip([1, *channels[:-1]], channels, strict=True))
         self.pool = nn.MaxPool2d(2)
         pairs = list(zip(channels[:0:-1], channels[-2::-1], strict=True))  # (deeper, shallower), deepest first
@@ -67,8 +65,8 @@ class UNet(nn.Module):
 
 def initialise(model: nn.Module, scheme: str) -> None:
     """Kaiming (He) for ReLU networks, Xavier (Glorot), or PyTorch's own defaults."""
-    if scheme not in INITS:
-        raise PipelineError(f"model.init: {scheme!r} is not one of {', '.join(INITS)}")
+    if scheme not in options(Init):
+        raise PipelineError(f"model.init: {scheme!r} is not one of {', '.join(options(Init))}")
     if scheme == "torch":
         return
     for module in model.modules():

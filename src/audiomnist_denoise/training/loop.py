@@ -25,7 +25,7 @@ from ..data.splits import read_split
 from ..errors import PipelineError
 from ..features.cache import open_features
 from ..model.unet import UNet, memory_format
-from ..params import TrainParams
+from ..params import Precision, TrainParams, options
 from . import resume
 from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across, wrap
 
@@ -77,7 +77,6 @@ def _as_tensor(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(images[rows], dtype=np.float32)).unsqueeze(1)
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -91,8 +90,8 @@ def cpu_has_fast_bf16() -> bool:
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """`auto`: bf16 on a GPU that has it or a CPU with AMX, fp16 on GPUs without bf16, else fp32."""
-    if precision not in PRECISIONS:
-        raise PipelineError(f"train.precision: {precision!r} is not one of {', '.join(PRECISIONS)}")
+    if precision not in options(Precision):
+        raise PipelineError(f"train.precision: {precision!r} is not one of {', '.join(options(Precision))}")
     if precision != "auto":
         return precision
     if device.type == "cuda":
