@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 from _stage import run
 
+from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
 from audiomnist_denoise.data.splits import read_split
 from audiomnist_denoise.evaluation.methods import apply_methods
@@ -29,7 +30,7 @@ from audiomnist_denoise.evaluation.speech import (
     score_audio,
     stoi_by_group,
 )
-from audiomnist_denoise.features.cache import INDEX_FILE, load_resampled, open_features
+from audiomnist_denoise.features.cache import INDEX_FILE, open_features
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params

@@ -7,12 +7,13 @@ import pandas as pd
 from _stage import run
 from tqdm import tqdm
 
+from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.audio.reconstruct import SOURCES, denoised_power, image_db
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.splits import read_split
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation.methods import griffin_lim_audio
-from audiomnist_denoise.features.cache import load_resampled, open_features
+from audiomnist_denoise.features.cache import open_features
 from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.fsutil import atomic_directory, write_wav
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, predict, resolve_device

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from _stage import run
 
-from audiomnist_denoise.data.corpus import resample
+from audiomnist_denoise.audio.io import resample
 from audiomnist_denoise.data.noise import mix_corpus_clip, noise_maker
 from audiomnist_denoise.data.splits import lowest_reps, read_split
 from audiomnist_denoise.evaluation.methods import METHODS, apply_methods

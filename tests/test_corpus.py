@@ -9,13 +9,13 @@ import pytest
 import soundfile as sf
 from conftest import make_corpus, speaker_entry, tone
 
+from audiomnist_denoise.audio.io import read_audio
 from audiomnist_denoise.data.corpus import (
     META_FILE,
     Clip,
     clean_metadata,
     find_clips,
     parse_clip_path,
-    read_audio,
     select_clips,
 )
 from audiomnist_denoise.data.sources import import_audiomnist

@@ -8,7 +8,8 @@ import pytest
 import soundfile as sf
 from conftest import make_corpus
 
-from audiomnist_denoise.data.corpus import Clip, find_clips, read_audio
+from audiomnist_denoise.audio.io import read_audio
+from audiomnist_denoise.data.corpus import Clip, find_clips
 from audiomnist_denoise.data.noise import (
     NoiseMaker,
     colored_noise,

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .audio.io import read_channels, resample
 from .audio.reconstruct import mask_denoise
-from .data.corpus import resample
 from .errors import PipelineError
 from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
 from .features.spectrogram import mel_power, power_db
@@ -181,18 +181,6 @@ def plan_outputs(paths: list[Path], out_dir: Path) -> list[Path]:
     return outputs
 
 
-def read_recording(path: Path) -> tuple[np.ndarray, int]:
-    """The samples (samples, channels) as float32 and the sample rate; an error naming the file if unusable."""
-    check_input(path)
-    try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise _decode_error(path, exc) from None
-    if len(audio) == 0:
-        raise PipelineError(f"{path}: empty audio (0 samples)")
-    return audio, rate
-
-
 def denoise_file(
     path: Path,
     out_dir: Path,
@@ -204,7 +192,8 @@ def denoise_file(
 ) -> Path:
     """Denoise the recording at `path` into OUT_DIR/<stem>.wav (32-bit float, the input's rate and channels)."""
     output = plan_outputs([Path(path)], Path(out_dir))[0]
-    audio, rate = read_recording(path)
+    check_input(path)
+    audio, rate = read_channels(path)
     denoised = denoise_audio(audio, rate, model, settings, method, device, griffin_lim_iters, Path(path).name)
     with atomic_file(output) as partial:  # an interrupted run leaves no partial output
         write_wav(partial, denoised.astype(np.float32), rate)

@@ -11,10 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import pandas as pd
-import soundfile as sf
 
 from ..errors import BadFile, BadFileError, BadFilesError, PipelineError
 
@@ -89,32 +87,6 @@ def select_clips(clips: list[Clip], speakers: list[str] | None, max_reps: int | 
     if max_reps is not None:
         clips = [clip for clip in clips if clip.rep < max_reps]
     return clips
-
-
-def read_audio(path: Path, downmix: bool = False) -> tuple[np.ndarray, int]:
-    """A clip's samples as float32 in [-1, 1] and its rate; an error naming the file if unusable."""
-    try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        # A 0-byte file (an interrupted copy, typically) says more by its size than by libsndfile's error.
-        empty = path.is_file() and path.stat().st_size == 0
-        raise BadFileError(path, "empty file (0 bytes)" if empty else f"cannot decode audio ({exc})") from None
-    if audio.shape[0] == 0:
-        raise BadFileError(path, "empty audio (0 samples)")
-    if audio.shape[1] > 1:
-        if not downmix:
-            raise BadFileError(
-                path, f"{audio.shape[1]} channels, expected mono (set data.downmix: true to average them)"
-            )
-        return audio.mean(axis=1), rate
-    return audio[:, 0], rate
-
-
-def resample(audio: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
-    """`audio` at `rate` brought to `target_rate` with soxr's high quality (itself when the rates agree)."""
-    if rate == target_rate:
-        return audio
-    return librosa.resample(audio, orig_sr=rate, target_sr=target_rate, res_type="soxr_hq")
 
 
 def read_raw_metadata(path: Path) -> dict[str, dict]:

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..audio.io import read_audio, resample
 from ..errors import PipelineError
 from ..fsutil import atomic_directory, write_wav
 from ..parallel import map_progress
-from .corpus import Clip, find_clips, read_audio, resample
+from .corpus import Clip, find_clips
 
 NOISE_FILE_SUFFIXES = (".wav", ".flac", ".ogg")
 # Exponent of the power spectrum, power ~ 1 / f**exponent.

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import soundfile as sf
 
+from ..audio.io import read_audio
 from ..errors import BadFile, BadFileError, BadFilesError, PipelineError
 from ..fsutil import atomic_directory, write_wav
 from ..parallel import map_progress
 from . import tts
-from .corpus import META_FILE, Clip, clean_metadata, read_audio, read_raw_metadata, scan_clips, select_clips
+from .corpus import META_FILE, Clip, clean_metadata, read_raw_metadata, scan_clips, select_clips
 
 
 def _synthesize_file(clip: Clip, root: Path, sample_rate: int, seed: int) -> None:

@@ -14,7 +14,7 @@ from pesq import NoUtterancesError, pesq
 from pystoi import stoi
 from pystoi.utils import resample_oct
 
-from ..data.corpus import resample
+from ..audio.io import resample
 
 PESQ_RATE = 16000  # wide-band PESQ works at 16 kHz
 STOI_RATE = 10000  # STOI works at 10 kHz; pystoi resamples anything else on every call

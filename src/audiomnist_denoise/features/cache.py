@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data.corpus import Clip, find_clips, read_audio, resample
+from ..audio.io import load_resampled
+from ..data.corpus import Clip, find_clips
 from ..errors import PipelineError
 from ..fsutil import atomic_directory, check_free_space
 from ..parallel import map_progress
@@ -40,12 +41,6 @@ class IndexRow:
     clean_db_max: float
     noisy_db_min: float
     noisy_db_max: float
-
-
-def load_resampled(path: Path, sample_rate: int) -> tuple[np.ndarray, int]:
-    """Samples at `sample_rate` (resampled with soxr's high quality when the file differs) and the file's rate."""
-    audio, rate = read_audio(path)
-    return resample(audio, rate, sample_rate), rate
 
 
 def _featurize_clip(
