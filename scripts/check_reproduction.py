@@ -19,6 +19,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 METRICS_FILES = ("metrics/corpus.json", "metrics/split.json", "metrics/eval.json", "dvclive/metrics.json")
 DATA_METRICS = ("corpus", "split")  # the data stages' files: every entry must match exactly
 # (pattern on the flattened metric name, kind, tolerance), the first match wins; measured in docs/reproducibility.md.
@@ -62,13 +65,14 @@ def _show(value: object) -> str:
     return f"{value:.6g}" if isinstance(value, float) else json.dumps(value)
 
 
-def flatten(metrics: dict, prefix: str = "") -> dict[str, object]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists and scalars are leaves."""
-    flat = {}
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        flat |= flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
-    return flat
+def flatten(metrics: dict) -> dict[str, object]:
+    """{"a": {"b": 1}} -> {"a.b": 1}, as `dvc metrics show` names them; lists and scalars are leaves."""
+    return {name: _plain(value) for name, value in pd.json_normalize(metrics, sep=".").iloc[0].items()}
+
+
+def _plain(value: object) -> object:
+    """pandas' scalar types back to Python's, so that they print and compare as the JSON did."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def tolerance_for(name: str, source: str = "eval") -> tuple[str, float]:

@@ -1,1 +1,1 @@
-"""From spectrograms back to sound: Griffin-Lim and the gain on the noisy STFT."""
+"""Audio in and out of spectrograms: the one audio reader, Griffin-Lim, and the gain on the noisy STFT."""
