@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-METRICS_FILES = ("metrics/corpus.json", "metrics/split.json", "metrics/eval.json", "dvclive/metrics.json")
+from audiomnist_denoise.layout import CORPUS_METRICS, EVAL_METRICS, SPLIT_METRICS, TRAINING_METRICS
+
+METRICS_FILES = tuple(path.as_posix() for path in (CORPUS_METRICS, SPLIT_METRICS, EVAL_METRICS, TRAINING_METRICS))
 DATA_METRICS = ("corpus", "split")  # the data stages' files: every entry must match exactly
 # (pattern on the flattened metric name, kind, tolerance), the first match wins; measured in docs/reproducibility.md.
 TOLERANCES = (

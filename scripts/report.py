@@ -10,26 +10,25 @@ import sys
 from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.layout import (
+    EVAL_METRICS,
+    EVAL_PLOTS,
+    GROUP_TABLES,
+    LOSS_CURVES,
+    SAMPLE_FIGURES,
+    SAMPLES,
+    SPLIT_METRICS,
+    TRAINING_METRICS,
+)
 from audiomnist_denoise.reporting.report import ReportInputs, write_report
 
 OUTPUT = Path("report/index.html")
-EVAL, LOSS_CURVES = Path("plots/eval"), Path("dvclive/plots/metrics")
 INPUTS = ReportInputs(
-    metrics={
-        "Evaluation": Path("metrics/eval.json"),
-        "Training": Path("dvclive/metrics.json"),
-        "Split": Path("metrics/split.json"),
-    },
+    metrics={"Evaluation": EVAL_METRICS, "Training": TRAINING_METRICS, "Split": SPLIT_METRICS},
     loss_curves={"train": LOSS_CURVES / "train/loss.tsv", "val": LOSS_CURVES / "val/loss.tsv"},
-    group_tables={
-        "digit": EVAL / "by_digit.csv",
-        "speaker": EVAL / "by_speaker.csv",
-        "gender": EVAL / "by_gender.csv",
-        "accent": EVAL / "by_accent.csv",
-        "age_band": EVAL / "by_age.csv",
-    },
-    sample_figures=Path("plots/samples"),
-    sample_audio=Path("samples"),
+    group_tables={group: EVAL_PLOTS / name for group, name in GROUP_TABLES.items()},
+    sample_figures=SAMPLE_FIGURES,
+    sample_audio=SAMPLES,
 )
 
 

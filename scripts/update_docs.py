@@ -26,15 +26,10 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, GROUP_TABLES, SWEEP_PLOTS, TRAINING_METRICS
 from audiomnist_denoise.params import Params
 
 README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("docs/params.md")
-EVAL, TRAINING, GROUPS, SWEEP = (
-    Path("metrics/eval.json"),
-    Path("dvclive/metrics.json"),
-    Path("plots/eval"),
-    Path("plots/sweep"),
-)
 
 METHODS = {
     "noisy": "noisy input (identity)",
@@ -104,21 +99,17 @@ def per_method_table(table: pd.DataFrame, column: str, label: str, suffix: str, 
 
 
 def results_section(root: Path) -> str:
-    metrics, training = json.loads((root / EVAL).read_text()), json.loads((root / TRAINING).read_text())
-    groups = root / GROUPS
+    metrics = json.loads((root / EVAL_METRICS).read_text())
+    training = json.loads((root / TRAINING_METRICS).read_text())
+    groups = root / EVAL_PLOTS
     parts = [overall_table(metrics, training)]
-    for column, name in (
-        ("digit", "by_digit"),
-        ("speaker", "by_speaker"),
-        ("gender", "by_gender"),
-        ("accent", "by_accent"),
-    ):
-        parts.append(f"Test clips by {column}:\n\n{group_table(groups / f'{name}.csv', column)}")
-    parts.append(f"By age band:\n\n{group_table(groups / 'by_age.csv', 'age_band')}")
+    for column, name in GROUP_TABLES.items():
+        heading = "By age band" if column == "age_band" else f"Test clips by {column}"
+        parts.append(f"{heading}:\n\n{group_table(groups / name, column)}")
     parts.append(f"Speech quality of each method on the test clips:\n\n{methods_table(metrics)}")
     for metric in ("stoi", "pesq"):
         for column in ("speaker", "gender"):
-            table = pd.read_csv(groups / f"by_{column}.csv", dtype={column: str})
+            table = pd.read_csv(groups / GROUP_TABLES[column], dtype={column: str})
             parts.append(
                 f"{QUALITY[metric][0]} by test {column}:\n\n"
                 + per_method_table(table, column, column, f"_{metric}", QUALITY[metric][1])
@@ -129,7 +120,7 @@ def results_section(root: Path) -> str:
 def sweep_section(root: Path) -> str:
     parts = []
     for metric, (name, spec) in QUALITY.items():
-        table = pd.read_csv(root / SWEEP / f"{metric}.csv")
+        table = pd.read_csv(root / SWEEP_PLOTS / f"{metric}.csv")
         table["snr_db"] = table.snr_db.map(lambda snr: f"{snr:g}")
         parts.append(f"{name} against the input's SNR:\n\n" + per_method_table(table, "snr_db", "SNR (dB)", "", spec))
     return "\n\n".join(parts)
@@ -261,7 +252,7 @@ def params_doc(raw_params: dict, dvc: dict) -> str:
 
 def generated(root: Path) -> dict[Path, str]:
     """Each generated file's path (relative to `root`) and the text it should hold."""
-    metrics = json.loads((root / EVAL).read_text())
+    metrics = json.loads((root / EVAL_METRICS).read_text())
     readme = with_section((root / README).read_text(), "results", headline(metrics), README)
     results = with_section((root / RESULTS).read_text(), "results", results_section(root), RESULTS)
     results = with_section(results, "sweep", sweep_section(root), RESULTS)

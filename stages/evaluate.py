@@ -32,20 +32,11 @@ from audiomnist_denoise.evaluation.speech import (
 )
 from audiomnist_denoise.features.cache import INDEX_FILE, open_features
 from audiomnist_denoise.fsutil import write_text_atomic
+from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, FEATURES, GROUP_TABLES, MODEL, NOISY, RAW, SPLIT
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
 
-MODEL, FEATURES, SPLIT = Path("models/unet.pt"), Path("data/features"), Path("data/split.csv")
-RAW, NOISY = Path("data/raw"), Path("data/noisy")
-METRICS, PLOTS = Path("metrics/eval.json"), Path("plots/eval")
-GROUP_TABLES = {
-    "digit": "by_digit.csv",
-    "speaker": "by_speaker.csv",
-    "gender": "by_gender.csv",
-    "accent": "by_accent.csv",
-    "age_band": "by_age.csv",
-}
 FIGURES = {
     "digit": ("loss_by_digit.png", "Mean test loss per digit"),
     "speaker": ("loss_by_speaker.png", "Mean test loss per speaker"),
@@ -97,20 +88,21 @@ def main() -> str:
     test = table[table.split == "test"].reset_index(drop=True)
     quality, quality_by_group = speech_quality(test, model, checkpoint_features(config, MODEL), settings, device)
     metrics = flat_metrics(table) | quality
-    write_text_atomic(METRICS, json.dumps(metrics, indent=2) + "\n")
+    write_text_atomic(EVAL_METRICS, json.dumps(metrics, indent=2) + "\n")
     for by, name in GROUP_TABLES.items():
         means = group_means(test, by)
         table_of_group = means[[by, *TABLE_COLUMNS]].merge(
             quality_by_group[by].reset_index(), on=by, validate="one_to_one"
         )
-        write_text_atomic(PLOTS / name, table_of_group.to_csv(index=False, float_format="%.6g"))
+        write_text_atomic(EVAL_PLOTS / name, table_of_group.to_csv(index=False, float_format="%.6g"))
         if by in FIGURES:
             figure, title = FIGURES[by]
-            loss_bars(means, by, PLOTS / figure, title)
+            loss_bars(means, by, EVAL_PLOTS / figure, title)
     return (
         f"test MSE {metrics['test.mse']} vs identity {metrics['test.identity_mse']} "
         f"(ratio {metrics['test.mse_ratio']}) on {metrics['test.clips']} clips, {device}; "
-        f"PESQ {metrics['test.noisy.pesq']} noisy, {metrics['test.unet_mask.pesq']} unet_mask; {METRICS}, {PLOTS}"
+        f"PESQ {metrics['test.noisy.pesq']} noisy, {metrics['test.unet_mask.pesq']} unet_mask; "
+        f"{EVAL_METRICS}, {EVAL_PLOTS}"
     )
 
 

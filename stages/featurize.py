@@ -1,13 +1,10 @@
 """Stage `featurize`: data/features holds the clean and noisy spectrogram of every clip and an index."""
 
-from pathlib import Path
-
 from _stage import run
 
 from audiomnist_denoise.features.cache import build_feature_cache
+from audiomnist_denoise.layout import FEATURES, NOISY, RAW
 from audiomnist_denoise.params import load_params
-
-RAW, NOISY, FEATURES = Path("data/raw"), Path("data/noisy"), Path("data/features")
 
 
 def main() -> str:

@@ -5,9 +5,8 @@ from pathlib import Path
 from _stage import run
 
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
+from audiomnist_denoise.layout import NOISY, RAW
 from audiomnist_denoise.params import load_params
-
-RAW, NOISY = Path("data/raw"), Path("data/noisy")
 
 
 def main() -> str:

@@ -16,12 +16,10 @@ from audiomnist_denoise.evaluation.methods import griffin_lim_audio
 from audiomnist_denoise.features.cache import open_features
 from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.fsutil import atomic_directory, write_wav
+from audiomnist_denoise.layout import FEATURES, MODEL, NOISY, RAW, SAMPLE_FIGURES, SAMPLES, SPLIT
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, predict, resolve_device
 from audiomnist_denoise.params import FeatureParams, SamplesParams, load_params
 from audiomnist_denoise.reporting.samples import choose_samples, sample_figure
-
-RAW, NOISY, FEATURES, SPLIT = Path("data/raw"), Path("data/noisy"), Path("data/features"), Path("data/split.csv")
-MODEL, SAMPLES, FIGURES = Path("models/unet.pt"), Path("samples"), Path("plots/samples")
 
 
 def rows_in_test_split(index: pd.DataFrame) -> pd.DataFrame:
@@ -73,11 +71,11 @@ def main() -> str:
     rows = chosen.index.to_numpy()
     images = {"clean": clean_images[rows], "noisy": noisy_images[rows]}
     images["denoised"] = predict(model, images["noisy"], len(rows), device)
-    with atomic_directory(SAMPLES) as folder, atomic_directory(FIGURES) as figures:
+    with atomic_directory(SAMPLES) as folder, atomic_directory(SAMPLE_FIGURES) as figures:
         for position, (_, row) in enumerate(tqdm(chosen.iterrows(), total=len(chosen), desc="samples")):
             clip_images = {source: batch[position] for source, batch in images.items()}
             write_sample(folder, figures, row, clip_images, settings, params)
-    return f"{len(chosen)} test clips as clean, noisy and denoised wavs in {SAMPLES}/, figures in {FIGURES}/"
+    return f"{len(chosen)} test clips as clean, noisy and denoised wavs in {SAMPLES}/, figures in {SAMPLE_FIGURES}/"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Stage `split`: data/split.csv gives each clip train, val or test; metrics/split.json counts them."""
 
 import json
-from pathlib import Path
 
 from _stage import run
 
@@ -14,9 +13,8 @@ from audiomnist_denoise.data.corpus import (
 )
 from audiomnist_denoise.data.splits import assign_splits, choose_test_speakers, split_summary
 from audiomnist_denoise.fsutil import write_text_atomic
+from audiomnist_denoise.layout import RAW, SPLIT, SPLIT_METRICS
 from audiomnist_denoise.params import load_params
-
-RAW, SPLIT, METRICS = Path("data/raw"), Path("data/split.csv"), Path("metrics/split.json")
 
 
 def main() -> str:
@@ -30,7 +28,7 @@ def main() -> str:
     table = assign_splits(clips, test_speakers, split.val_fraction, split.val_by, split.seed)
     summary = split_summary(table)
     write_text_atomic(SPLIT, table.to_csv(index=False))
-    write_text_atomic(METRICS, json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(SPLIT_METRICS, json.dumps(summary, indent=2) + "\n")
     counts = ", ".join(f"{count} {name}" for name, count in summary["clips"].items())
     return f"{counts} clips; test speakers {', '.join(test_speakers)}"
 

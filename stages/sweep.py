@@ -16,10 +16,9 @@ from audiomnist_denoise.data.splits import lowest_reps, read_split
 from audiomnist_denoise.evaluation.methods import METHODS, apply_methods
 from audiomnist_denoise.evaluation.speech import METRICS, at_stoi_rate_all, method_means, score_audio, stoi_by_group
 from audiomnist_denoise.fsutil import atomic_directory
+from audiomnist_denoise.layout import MODEL, RAW, SPLIT, SWEEP_PLOTS
 from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
 from audiomnist_denoise.params import load_params
-
-RAW, SPLIT, MODEL, PLOTS = Path("data/raw"), Path("data/split.csv"), Path("models/unet.pt"), Path("plots/sweep")
 
 
 def main() -> str:
@@ -43,14 +42,14 @@ def main() -> str:
         )
         rows.append(method_means(scores, stoi, estoi).assign(snr_db=snr))
     table = pd.concat(rows).reset_index()
-    with atomic_directory(PLOTS) as folder:
+    with atomic_directory(SWEEP_PLOTS) as folder:
         for metric in METRICS:
             wide = table.pivot(index="snr_db", columns="method", values=metric)[list(METHODS)]
             wide.to_csv(folder / f"{metric}.csv", float_format="%.6g")
     best = table[table.snr_db == max(settings.snr_sweep)].set_index("method")
     return (
         f"{len(clips)} test clips at {len(settings.snr_sweep)} SNRs, {device}; at {max(settings.snr_sweep):g} dB "
-        f"PESQ {best.loc['noisy', 'pesq']:.3f} noisy, {best.loc['unet_mask', 'pesq']:.3f} unet_mask; {PLOTS}/"
+        f"PESQ {best.loc['noisy', 'pesq']:.3f} noisy, {best.loc['unet_mask', 'pesq']:.3f} unet_mask; {SWEEP_PLOTS}/"
     )
 
 

@@ -13,12 +13,12 @@ running it, and a `persist: true` output would switch off DVC's run cache for th
 
 import logging
 import sys
-from pathlib import Path
 
 import torch
 from _stage import run
 from tqdm import tqdm
 
+from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, RESUME_POINT, SPLIT
 from audiomnist_denoise.model.unet import build_model, resolve_device, save_checkpoint
 from audiomnist_denoise.params import Params, load_params
 from audiomnist_denoise.training.distributed import (
@@ -32,8 +32,6 @@ from audiomnist_denoise.training.loop import Trainer, load_pairs
 from audiomnist_denoise.training.resume import ResumePoint
 from dvclive import Live
 
-FEATURES, SPLIT, MODEL, LIVE = Path("data/features"), Path("data/split.csv"), Path("models/unet.pt"), "dvclive"
-RESUME_POINT = Path("checkpoints/train.pt")
 # How a prediction is denormalised, for inference (see features.prediction_db_range).
 NORMALISATION = "min-max per spectrogram; predictions denormalised to [noisy peak - top_db, noisy peak]"
 log = logging.getLogger("train")
@@ -66,7 +64,7 @@ def train(params: Params, world: World, device: torch.device) -> str:
     log.info(why)
     # dvclive's defaults would rewrite dvc.yaml and start a DVC experiment: dvc.yaml declares its outputs.
     with (
-        Live(dir=LIVE, save_dvc_exp=False, dvcyaml=None) as live,
+        Live(dir=str(LIVE), save_dvc_exp=False, dvcyaml=None) as live,
         tqdm(total=trainer.total_steps, initial=trainer.step, desc=f"train ({device})") as bar,
     ):
 

@@ -9,9 +9,11 @@ import soundfile as sf
 import torch
 import yaml
 
+from audiomnist_denoise.audio.griffinlim import griffin_lim_batch
 from audiomnist_denoise.data.corpus import META_FILE
-from audiomnist_denoise.params import TrainParams
-from audiomnist_denoise.training.loop import Pairs
+from audiomnist_denoise.features.spectrogram import mel_power, power_db
+from audiomnist_denoise.params import FeatureParams, TrainParams
+from audiomnist_denoise.training.loop import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = tuple(range(10))
@@ -95,3 +97,22 @@ def train_params(**changes) -> TrainParams:
         nproc=1,
     )
     return TrainParams(**(values | changes))
+
+
+def griffin_lim(
+    mel: np.ndarray, length: int, settings: FeatureParams, n_iter: int, seed: int, phase_from=None
+) -> np.ndarray:
+    """One clip through `griffin_lim_batch`."""
+    phases = None if phase_from is None else [phase_from]
+    return griffin_lim_batch([mel], [length], settings, n_iter, seed, phases)[0]
+
+
+def mean_loss(model: torch.nn.Module, pairs: Pairs, batch_size: int, device: torch.device) -> float:
+    """Mean squared error over all pixels of `pairs`, in evaluation mode."""
+    total, count = squared_error(model, pairs, batch_size, device, "fp32")
+    return total / count
+
+
+def mel_db(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
+    """Mel power spectrogram in dB (ref 1.0), floored `top_db` below its peak: (n_mels, frames)."""
+    return power_db(mel_power(audio, settings), settings)

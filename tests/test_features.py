@@ -9,14 +9,14 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO, make_corpus
+from conftest import REPO, make_corpus, mel_db
 
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.noise import NoiseMaker, mix_clip, mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.features.cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, build_feature_cache, open_features
-from audiomnist_denoise.features.spectrogram import forward, inverse_db, inverse_power, mel_db, prediction_db_range
+from audiomnist_denoise.features.spectrogram import forward, inverse_db, inverse_power, prediction_db_range
 from audiomnist_denoise.params import load_params
 
 SETTINGS = load_params(REPO / "params.yaml").features  # the defaults: 48 kHz, 256 mels, 112 x 112

@@ -4,11 +4,10 @@ import librosa
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, tone
+from conftest import REPO, griffin_lim, tone
 
 from audiomnist_denoise.audio.griffinlim import (
     MOMENTUM,
-    griffin_lim,
     griffin_lim_batch,
     mel_to_magnitude,
     spectral_convergence,

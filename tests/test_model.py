@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import blob_pairs, train_params
+from conftest import blob_pairs, mean_loss, train_params
 
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.unet import (
@@ -19,7 +19,6 @@ from audiomnist_denoise.training.loop import (
     autocast,
     cpu_has_fast_bf16,
     identity_loss,
-    mean_loss,
     resolve_precision,
     to_device,
     train,

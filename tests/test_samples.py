@@ -10,15 +10,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import DIGITS, REPO, make_corpus, tone
+from conftest import DIGITS, REPO, griffin_lim, make_corpus, mel_db, tone
 
-from audiomnist_denoise.audio.griffinlim import griffin_lim
 from audiomnist_denoise.audio.reconstruct import db_range, denoised_power, image_db
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.features.cache import build_feature_cache, read_index
-from audiomnist_denoise.features.spectrogram import forward, mel_db
+from audiomnist_denoise.features.spectrogram import forward
 from audiomnist_denoise.model.unet import build_model, save_checkpoint
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.samples import choose_samples

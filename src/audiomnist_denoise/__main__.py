@@ -13,6 +13,7 @@ import torch
 
 from .denoise import METHODS, check_input, denoise_file, plan_outputs
 from .errors import PipelineError
+from .layout import MODEL
 from .model.unet import checkpoint_features, load_checkpoint, resolve_device
 from .params import Device, options
 
@@ -44,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     denoise.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="audio files (any format libsndfile reads)")
     denoise.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUT_DIR", help="created if missing")
-    denoise.add_argument("--model", type=Path, default=Path("models/unet.pt"), help="checkpoint (default: %(default)s)")
+    denoise.add_argument("--model", type=Path, default=MODEL, help="checkpoint (default: %(default)s)")
     denoise.add_argument(
         "--method",
         choices=METHODS,

@@ -61,9 +61,9 @@ def mel_to_magnitude(mel: torch.Tensor, settings: FeatureParams, iterations: int
     """(B, n_mels, T) mel power -> (B, 1 + n_fft // 2, T) STFT magnitude: the square root of the
     non-negative power P that minimises ||A P - mel||, as librosa.feature.inverse.mel_to_stft.
 
-    30 iterations leave a residual several times below librosa's L-BFGS-B result at a
-    small fraction of its cost. Frames are independent problems; on CPU they are solved
-    in blocks small enough to stay in cache, which is 2 to 4 times faster than all at once.
+    A few tens of iterations leave a residual below librosa's L-BFGS-B result at a small
+    fraction of its cost. Frames are independent problems; on CPU they are solved in blocks
+    small enough to stay in cache (docs/performance.md).
     """
     key = (settings.sample_rate, settings.n_fft, settings.n_mels, settings.fmin, settings.fmax)
     batch, n_mels, frames = mel.shape
@@ -184,14 +184,6 @@ def griffin_lim_batch(
         for i, output in zip(chunk, outputs, strict=True):
             audio[i] = output
     return audio
-
-
-def griffin_lim(
-    mel_power: np.ndarray, length: int, settings: FeatureParams, n_iter: int, seed: int, phase_from=None
-) -> np.ndarray:
-    """One clip through `griffin_lim_batch`."""
-    phases = None if phase_from is None else [phase_from]
-    return griffin_lim_batch([mel_power], [length], settings, n_iter, seed, phases)[0]
 
 
 def _phase_of(recordings: list[np.ndarray], stft: _Stft) -> torch.Tensor:

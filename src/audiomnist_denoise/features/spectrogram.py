@@ -42,7 +42,7 @@ def _cached_mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fm
 
 def mel_basis(settings: FeatureParams) -> np.ndarray:
     """The mel filterbank, (n_mels, 1 + n_fft // 2); built once per settings, not for every clip
-    (building it was 40 % of featurizing)."""
+    (building it dominated featurizing)."""
     return _cached_mel_basis(settings.sample_rate, settings.n_fft, settings.n_mels, settings.fmin, settings.fmax)
 
 
@@ -53,11 +53,6 @@ def stft(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
 def mel_power(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """Mel power spectrogram, (n_mels, frames): librosa.feature.melspectrogram with a cached filterbank."""
     return mel_basis(settings) @ np.abs(stft(audio, settings)) ** 2
-
-
-def mel_db(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
-    """Mel power spectrogram in dB (ref 1.0), floored `top_db` below its peak: (n_mels, frames)."""
-    return power_db(mel_power(audio, settings), settings)
 
 
 def power_db(power: np.ndarray, settings: FeatureParams) -> np.ndarray:

@@ -1,0 +1,30 @@
+"""Where the pipeline's files live, relative to the project root: named once here for the stage scripts, the
+scripts and the command line (`dvc.yaml` names the outputs too, for DVC)."""
+
+from pathlib import Path
+
+RAW = Path("data/raw")
+NOISY = Path("data/noisy")
+SPLIT = Path("data/split.csv")
+FEATURES = Path("data/features")
+DOWNLOADS = Path("data/downloads")  # outside every output: a download survives reruns
+MODEL = Path("models/unet.pt")
+RESUME_POINT = Path("checkpoints/train.pt")  # not a DVC output: DVC deletes a stage's outputs before it runs
+LIVE = Path("dvclive")
+TRAINING_METRICS = LIVE / "metrics.json"
+LOSS_CURVES = LIVE / "plots" / "metrics"
+CORPUS_METRICS = Path("metrics/corpus.json")
+SPLIT_METRICS = Path("metrics/split.json")
+EVAL_METRICS = Path("metrics/eval.json")
+EVAL_PLOTS = Path("plots/eval")
+SWEEP_PLOTS = Path("plots/sweep")
+SAMPLES = Path("samples")
+SAMPLE_FIGURES = Path("plots/samples")
+# One table of test clips per group in EVAL_PLOTS (x: group, y: mse in `dvc plots`).
+GROUP_TABLES = {
+    "digit": "by_digit.csv",
+    "speaker": "by_speaker.csv",
+    "gender": "by_gender.csv",
+    "accent": "by_accent.csv",
+    "age_band": "by_age.csv",
+}
