@@ -17,6 +17,14 @@ from audiomnist_denoise.training.loop import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = tuple(range(10))
+# Small spectrograms of 16 kHz audio, for pipelines that must run in seconds (set_params keys).
+SMALL_FEATURES = dict(
+    features__sample_rate=16000,
+    features__n_mels=32,
+    features__n_fft=512,
+    features__hop_length=128,
+    features__size=[16, 16],
+)
 
 
 def tone(seconds: float, rate: int, frequency: float, seed: int = 0) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import REPO, make_corpus, set_params, tone
+from conftest import REPO, SMALL_FEATURES, make_corpus, set_params, tone
 
 from audiomnist_denoise.data.corpus import META_FILE
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
@@ -30,11 +30,7 @@ SMALL = dict(
     data__workers=2,
     noise__workers=2,
     features__workers=2,
-    features__sample_rate=16000,
-    features__n_mels=32,
-    features__n_fft=512,
-    features__hop_length=128,
-    features__size=[16, 16],
+    **SMALL_FEATURES,
 )
 KILL_DEADLINE_S = 60
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import REPO, make_corpus, set_params
+from conftest import REPO, SMALL_FEATURES, make_corpus, set_params
 
 from audiomnist_denoise.evaluation.methods import METHODS
 from audiomnist_denoise.evaluation.speech import METRICS
@@ -58,11 +58,7 @@ def project(tmp_path: Path) -> Path:
         noise__workers=1,
         features__workers=1,
         split__n_test_speakers=1,
-        features__sample_rate=16000,
-        features__n_mels=32,
-        features__n_fft=512,
-        features__hop_length=128,
-        features__size=[16, 16],
+        **SMALL_FEATURES,
         model__channels=[4, 8],
         train__epochs=1,
         train__batch_size=16,
