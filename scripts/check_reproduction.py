@@ -26,15 +26,20 @@ from audiomnist_denoise.layout import CORPUS_METRICS, EVAL_METRICS, SPLIT_METRIC
 
 METRICS_FILES = tuple(path.as_posix() for path in (CORPUS_METRICS, SPLIT_METRICS, EVAL_METRICS, TRAINING_METRICS))
 DATA_METRICS = ("corpus", "split")  # the data stages' files: every entry must match exactly
-# (pattern on the flattened metric name, kind, tolerance), the first match wins; measured in docs/reproducibility.md.
+# (pattern on the flattened metric name, kind, tolerance), the first match wins. A model metric may move as far as
+# another training seed moved it: the largest deviation of seeds 1 and 2 from seed 0, rounded up
+# (docs/reproducibility.md). Metrics that do not depend on the model (the noisy input, spectral gating, the
+# oracles) only round differently.
 TOLERANCES = (
     (r"(^|\.)(clips|step)$", "exact", 0.0),
-    (r"(^|\.)(noisy|oracle_mask|oracle_griffinlim)\.", "absolute", 1e-3),
-    (r"\.si_sdr$", "absolute", 0.5),
-    (r"\.pesq$", "absolute", 0.05),
-    (r"\.e?stoi$", "absolute", 0.01),
-    (r"identity_mse$", "relative", 1e-3),
-    (r"(mse|mse_ratio|loss)$|\.digit\.[0-9]$", "relative", 0.05),
+    (r"(^|\.)(noisy|spectral_gating|oracle_mask|oracle_griffinlim)\.", "absolute", 1e-3),
+    (r"identity_(mse|loss)$", "relative", 1e-3),
+    (r"\.si_sdr$", "absolute", 2.0),
+    (r"\.pesq$", "absolute", 0.03),
+    (r"\.stoi$", "absolute", 0.04),
+    (r"\.estoi$", "absolute", 0.07),
+    (r"^train\.loss$", "relative", 0.3),  # one batch's loss, the noisiest number here
+    (r"(mse|mse_ratio|loss)$|\.digit\.[0-9]$", "relative", 0.2),
 )
 
 
