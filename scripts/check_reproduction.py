@@ -19,10 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from audiomnist_denoise.layout import CORPUS_METRICS, EVAL_METRICS, SPLIT_METRICS, TRAINING_METRICS
+from audiomnist_denoise.reporting.report import flatten_metrics
 
 METRICS_FILES = tuple(path.as_posix() for path in (CORPUS_METRICS, SPLIT_METRICS, EVAL_METRICS, TRAINING_METRICS))
 DATA_METRICS = ("corpus", "split")  # the data stages' files: every entry must match exactly
@@ -72,16 +70,6 @@ def _show(value: object) -> str:
     return f"{value:.6g}" if isinstance(value, float) else json.dumps(value)
 
 
-def flatten(metrics: dict) -> dict[str, object]:
-    """{"a": {"b": 1}} -> {"a.b": 1}, as `dvc metrics show` names them; lists and scalars are leaves."""
-    return {name: _plain(value) for name, value in pd.json_normalize(metrics, sep=".").iloc[0].items()}
-
-
-def _plain(value: object) -> object:
-    """pandas' scalar types back to Python's, so that they print and compare as the JSON did."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def tolerance_for(name: str, source: str = "eval") -> tuple[str, float]:
     if source in DATA_METRICS:
         return "exact", 0.0
@@ -93,7 +81,7 @@ def tolerance_for(name: str, source: str = "eval") -> tuple[str, float]:
 
 def compare(committed: dict, fresh: dict, source: str) -> list[Comparison]:
     """Every metric of either side of one metrics file; a metric missing on one side fails."""
-    committed, fresh = flatten(committed), flatten(fresh)
+    committed, fresh = flatten_metrics(committed), flatten_metrics(fresh)
     names = list(committed) + [name for name in fresh if name not in committed]
     return [
         Comparison(f"{source}:{name}", committed.get(name), fresh.get(name), *tolerance_for(name, source))

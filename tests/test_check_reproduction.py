@@ -9,13 +9,15 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
-from check_reproduction import METRICS_FILES, compare, flatten, tolerance_for  # noqa: E402
+from check_reproduction import METRICS_FILES, compare, tolerance_for  # noqa: E402
+
+from audiomnist_denoise.reporting.report import flatten_metrics
 
 EVAL = {"test.mse": 0.02, "test.clips": 500, "test.unet_mask.stoi": 0.75, "test.noisy.stoi": 0.74}
 
 
 def test_nested_metrics_are_flattened_with_dots():
-    assert flatten({"clips": {"train": 3, "val": 1}, "bad_files": []}) == {
+    assert flatten_metrics({"clips": {"train": 3, "val": 1}, "bad_files": []}) == {
         "clips.train": 3,
         "clips.val": 1,
         "bad_files": [],
@@ -24,7 +26,7 @@ def test_nested_metrics_are_flattened_with_dots():
 
 def test_every_committed_metric_has_a_tolerance():
     for path in METRICS_FILES:
-        for name in flatten(json.loads((REPO / path).read_text())):
+        for name in flatten_metrics(json.loads((REPO / path).read_text())):
             tolerance_for(name, Path(path).stem)
 
 

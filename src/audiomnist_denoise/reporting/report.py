@@ -128,12 +128,12 @@ def _figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _flatten(values: dict, prefix: str = "") -> dict[str, object]:
+def flatten_metrics(values: dict, prefix: str = "") -> dict[str, object]:
     """Nested keys joined with dots, as `dvc metrics show` names them: {"val": {"loss": 1}} -> {"val.loss": 1}."""
     flat = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
-        flat |= _flatten(value, f"{name}.") if isinstance(value, dict) else {name: value}
+        flat |= flatten_metrics(value, f"{name}.") if isinstance(value, dict) else {name: value}
     return flat
 
 
@@ -149,7 +149,8 @@ def _cell(value: object) -> str:
 
 def _metrics_table(title: str, path: Path) -> str:
     rows = "".join(
-        f"<tr><th>{html.escape(name)}</th>{_cell(value)}</tr>" for name, value in _flatten(_read_json(path)).items()
+        f"<tr><th>{html.escape(name)}</th>{_cell(value)}</tr>"
+        for name, value in flatten_metrics(_read_json(path)).items()
     )
     caption = f"{html.escape(title)} <code>{html.escape(str(path))}</code>"
     return f"<table><caption>{caption}</caption>{rows}</table>"
