@@ -14,8 +14,11 @@ from pathlib import Path
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.data.sources import write_tts_corpus
 from audiomnist_denoise.parallel import resolve_workers
+from audiomnist_denoise.params import load_params
 
-SPEAKERS, REPS, RATE = 12, 10, 48000  # 1200 clips at AudioMNIST's rate
+REPO = Path(__file__).resolve().parents[1]
+
+SPEAKERS, REPS = 12, 10  # 1200 clips at params.yaml's rate (AudioMNIST's)
 REPEATS = 3
 
 
@@ -43,11 +46,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         raw = scratch / "raw"
-        clips = len(write_tts_corpus(raw, SPEAKERS, REPS, RATE, 0, None, None, 0))
+        defaults = load_params(REPO / "params.yaml").data
+        data = defaults.model_copy(update={"tts": defaults.tts.model_copy(update={"speakers": SPEAKERS, "reps": REPS})})
+        clips = len(write_tts_corpus(raw, data))
         white = noise_maker("white", raw, 6, raw)
-        report(
-            "corpus", clips, lambda output, w: write_tts_corpus(output, SPEAKERS, REPS, RATE, 0, None, None, w), scratch
-        )
+
+        def corpus(output: Path, workers: int) -> object:
+            return write_tts_corpus(output, data.model_copy(update={"workers": workers}))
+
+        report("corpus", clips, corpus, scratch)
         report("mix", clips, lambda output, w: mix_corpus(raw, output, white, -8.0, 0, w), scratch)
 
 

@@ -51,10 +51,10 @@ from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.data.sources import write_tts_corpus
 from audiomnist_denoise.features.cache import CLEAN_FILE, build_feature_cache
 from audiomnist_denoise.parallel import resolve_workers
-from audiomnist_denoise.params import FeatureParams, load_params
+from audiomnist_denoise.params import DataParams, FeatureParams, load_params
 
 REPO = Path(__file__).resolve().parents[1]
-SPEAKERS, REPS, RATE = 30, 10, 48000  # 3000 clips (100 per speaker) at AudioMNIST's rate
+SPEAKERS, REPS = 30, 10  # 3000 clips (100 per speaker) at params.yaml's rate (AudioMNIST's)
 THROUGHPUT_SPEAKERS = 12  # 1200 pairs
 MEMORY_SPEAKERS = (15, 30)  # N = 1500 and 2N = 3000 pairs
 REPEATS = 3
@@ -63,10 +63,15 @@ FULL_ENV, FULL_PAIRS = "BENCH_FEATURIZE_FULL", 30000  # AudioMNIST: 60 speakers 
 MEMORY_TARGET_MIB = 2048
 
 
+def corpus_params() -> DataParams:
+    data = load_params(REPO / "params.yaml").data
+    return data.model_copy(update={"tts": data.tts.model_copy(update={"speakers": SPEAKERS, "reps": REPS})})
+
+
 def make_corpus(scratch: Path) -> tuple[Path, Path]:
     """A synthetic clean corpus and its white-noise copy at -8 dB."""
     raw, noisy = scratch / "raw", scratch / "noisy"
-    write_tts_corpus(raw, SPEAKERS, REPS, RATE, 0, None, None, 0)
+    write_tts_corpus(raw, corpus_params())
     mix_corpus(raw, noisy, noise_maker("white", raw, 6, raw), -8.0, 0, 0)
     return raw, noisy
 

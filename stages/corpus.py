@@ -29,17 +29,12 @@ def write_metrics(kept: int, bad_files: list[BadFile]) -> None:
 def main() -> str:
     data = load_params().data
     if data.source == "tts":
-        tts = data.tts
-        clips = write_tts_corpus(
-            RAW, tts.speakers, tts.reps, tts.sample_rate, tts.seed, data.speakers, data.max_reps, data.workers
-        )
+        clips = write_tts_corpus(RAW, data)
         write_metrics(len(clips), [])
         return f"{len(clips)} synthetic clips of {len({c.speaker for c in clips})} speakers in {RAW}"
     source = Path(data.audiomnist_dir) if data.audiomnist_dir else fetch_audiomnist(DOWNLOADS, data.audiomnist_sha256)
     try:
-        imported = import_audiomnist(
-            source, RAW, data.speakers, data.max_reps, data.downmix, data.on_bad_file == "skip", data.workers
-        )
+        imported = import_audiomnist(source, RAW, data)
     except BadFilesError as exc:
         write_metrics(0, exc.bad_files)
         hint = "" if data.on_bad_file == "skip" else "; data.on_bad_file: skip leaves them out"

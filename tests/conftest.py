@@ -12,7 +12,7 @@ import yaml
 from audiomnist_denoise.audio.griffinlim import griffin_lim_batch
 from audiomnist_denoise.data.corpus import META_FILE
 from audiomnist_denoise.features.spectrogram import mel_power, power_db
-from audiomnist_denoise.params import FeatureParams, TrainParams
+from audiomnist_denoise.params import DataParams, FeatureParams, TrainParams, load_params
 from audiomnist_denoise.training.loop import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,6 +25,12 @@ SMALL_FEATURES = dict(
     features__hop_length=128,
     features__size=[16, 16],
 )
+
+
+def data_params(tts: dict | None = None, **changes) -> DataParams:
+    """params.yaml's `data` section with `changes`, and `tts` changes in its `tts` section."""
+    data = load_params(REPO / "params.yaml").data
+    return data.model_copy(update=changes | {"tts": data.tts.model_copy(update=tts or {})})
 
 
 def tone(seconds: float, rate: int, frequency: float, seed: int = 0) -> np.ndarray:

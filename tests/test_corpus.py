@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from conftest import make_corpus, speaker_entry, tone
+from conftest import data_params, make_corpus, speaker_entry, tone
 
-from audiomnist_denoise.audio.io import read_audio
+from audiomnist_denoise.audio.io import check_audio_file, read_audio
 from audiomnist_denoise.data.corpus import (
     META_FILE,
     Clip,
@@ -135,12 +135,13 @@ def test_read_audio_returns_mono_float32(corpus):
     "content, message",
     [(b"RIFF\x00\x00\x00\x00garbage that is no wav", "cannot decode audio"), (b"", "empty file \\(0 bytes\\)")],
 )
-def test_read_audio_refuses_corrupt_files(tmp_path, content, message):
+@pytest.mark.parametrize("reader", [read_audio, check_audio_file])
+def test_reading_and_checking_refuse_corrupt_files_alike(tmp_path, content, message, reader):
     path = tmp_path / "0_01_0.wav"
     path.write_bytes(content)
     with pytest.raises(PipelineError, match=message) as error:
-        read_audio(path)
-    assert str(path) in str(error.value)
+        reader(path)
+    assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
 
 
 def test_read_audio_refuses_empty_and_stereo_unless_downmixed(tmp_path):
@@ -157,8 +158,7 @@ def test_read_audio_refuses_empty_and_stereo_unless_downmixed(tmp_path):
 
 
 def _import(corpus, tmp_path, **options):
-    settings = {"speakers": None, "max_reps": None, "downmix": False, "skip_bad_files": False, "workers": 1} | options
-    return import_audiomnist(corpus, tmp_path / "raw", **settings)
+    return import_audiomnist(corpus, tmp_path / "raw", data_params(**({"workers": 1} | options)))
 
 
 def test_import_copies_clips_and_metadata_byte_for_byte(corpus, tmp_path):
@@ -210,7 +210,7 @@ def test_import_reports_every_bad_file_at_once_and_writes_nothing(corpus, tmp_pa
 
 def test_import_can_skip_bad_files(corpus, tmp_path):
     expected = _break_files(corpus)
-    imported = _import(corpus, tmp_path, skip_bad_files=True)
+    imported = _import(corpus, tmp_path, on_bad_file="skip")
     assert sorted(bad.path for bad in imported.bad_files) == sorted(expected)
     written = sorted(path.relative_to(tmp_path / "raw").as_posix() for path in (tmp_path / "raw").rglob("*.wav"))
     assert written == [clip.path for clip in imported.clips] and len(written) == 40 - 4
@@ -221,7 +221,7 @@ def test_import_refuses_a_corpus_of_bad_files_only_even_when_skipping(corpus, tm
     for path in corpus.rglob("*.wav"):
         path.write_bytes(b"")
     with pytest.raises(BadFilesError, match="all 40 file.s. are bad, none left"):
-        _import(corpus, tmp_path, skip_bad_files=True)
+        _import(corpus, tmp_path, on_bad_file="skip")
 
 
 def test_bad_files_error_lists_twenty_and_counts_the_rest():

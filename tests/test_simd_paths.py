@@ -24,7 +24,8 @@ from audiomnist_denoise.features.cache import build_feature_cache
 from audiomnist_denoise.params import load_params
 
 out, params = Path(sys.argv[1]), load_params(sys.argv[2])
-write_tts_corpus(out / "raw", 2, 1, 48000, 0, None, None, workers=1)
+tts = params.data.tts.model_copy(update={"speakers": 2, "reps": 1})
+write_tts_corpus(out / "raw", params.data.model_copy(update={"workers": 1, "tts": tts}))
 for kind in ("white", "pink"):
     mix_corpus(out / "raw", out / kind, noise_maker(kind, out / "raw", 6, out), -8.0, 0, workers=1)
 build_feature_cache(out / "raw", out / "pink", out / "features", params.features.model_copy(update={"workers": 1}))

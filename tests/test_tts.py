@@ -9,6 +9,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import data_params
 
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import META_FILE, clean_metadata, find_clips
@@ -93,9 +94,9 @@ def test_unknown_speaker_is_refused():
         tts.speaker_profile("31")
 
 
-def _write(target, **options):
-    settings = dict(n_speakers=3, reps=2, sample_rate=RATE, seed=0, speakers=None, max_reps=None, workers=2)
-    return write_tts_corpus(target, **(settings | options))
+def _write(target, n_speakers=3, reps=2, **options):
+    tts = {"speakers": n_speakers, "reps": reps, "sample_rate": RATE, "seed": 0}
+    return write_tts_corpus(target, data_params(tts, **({"workers": 2} | options)))
 
 
 def _digest(folder) -> dict[str, str]:

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import librosa
 import numpy as np
-import soundfile as sf
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from .audio.io import read_channels, resample
+from .audio.io import check_audio_file, read_channels, resample
 from .audio.reconstruct import mask_denoise
 from .errors import PipelineError
 from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
@@ -148,21 +147,11 @@ def output_path(path: Path, out_dir: Path) -> Path:
     return Path(out_dir) / f"{Path(path).stem}.wav"
 
 
-def _decode_error(path: Path, exc: Exception) -> PipelineError:
-    reason = " ".join(str(exc).split())  # libsndfile's messages may span lines: keep the error to one
-    return PipelineError(f"{path}: cannot decode audio ({reason})")
-
-
 def check_input(path: Path) -> None:
     """An error naming `path` unless it is a file of decodable, non-empty audio (reads only its header)."""
     if not Path(path).is_file():
         raise PipelineError(f"{path}: no such input file")
-    try:
-        info = sf.info(path)
-    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        raise _decode_error(path, exc) from None
-    if info.frames == 0:
-        raise PipelineError(f"{path}: empty audio (0 samples)")
+    check_audio_file(path)
 
 
 def plan_outputs(paths: list[Path], out_dir: Path) -> list[Path]:

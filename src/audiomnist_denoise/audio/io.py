@@ -9,16 +9,30 @@ import soundfile as sf
 from ..errors import BadFileError
 
 
+def _undecodable(path: Path, exc: Exception) -> BadFileError:
+    # A 0-byte file (an interrupted copy, typically) says more by its size than by libsndfile's error.
+    empty = Path(path).is_file() and Path(path).stat().st_size == 0
+    reason = " ".join(str(exc).split())  # libsndfile's messages may span lines: keep the error to one
+    return BadFileError(path, "empty file (0 bytes)" if empty else f"cannot decode audio ({reason})")
+
+
+def check_audio_file(path: Path) -> None:
+    """An error naming `path` unless its header decodes and announces samples; reads only the header."""
+    try:
+        frames = sf.info(path).frames
+    except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+        raise _undecodable(path, exc) from None
+    if frames == 0:
+        raise BadFileError(path, "empty audio (0 samples)")
+
+
 def read_channels(path: Path) -> tuple[np.ndarray, int]:
     """A file's samples as float32 in [-1, 1], shaped (samples, channels), and its rate; an error
     naming the file if it cannot be decoded or holds no samples."""
     try:
         audio, rate = sf.read(path, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-        # A 0-byte file (an interrupted copy, typically) says more by its size than by libsndfile's error.
-        empty = Path(path).is_file() and Path(path).stat().st_size == 0
-        reason = " ".join(str(exc).split())  # libsndfile's messages may span lines: keep the error to one
-        raise BadFileError(path, "empty file (0 bytes)" if empty else f"cannot decode audio ({reason})") from None
+        raise _undecodable(path, exc) from None
     if audio.shape[0] == 0:
         raise BadFileError(path, "empty audio (0 samples)")
     return audio, rate

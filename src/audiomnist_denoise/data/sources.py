@@ -12,6 +12,7 @@ from ..audio.io import read_audio
 from ..errors import BadFile, BadFileError, BadFilesError, PipelineError
 from ..fsutil import atomic_directory, write_wav
 from ..parallel import map_progress
+from ..params import DataParams
 from . import tts
 from .corpus import META_FILE, Clip, clean_metadata, read_raw_metadata, scan_clips, select_clips
 
@@ -21,31 +22,22 @@ def _synthesize_file(clip: Clip, root: Path, sample_rate: int, seed: int) -> Non
     write_wav(root / clip.path, audio, sample_rate)
 
 
-def write_tts_corpus(
-    target: Path,
-    n_speakers: int,
-    reps: int,
-    sample_rate: int,
-    seed: int,
-    speakers: list[str] | None,
-    max_reps: int | None,
-    workers: int,
-) -> list[Clip]:
-    """Synthesise the embedded corpus into `target`: `n_speakers` x 10 digits x `reps` clips."""
-    available = tts.speaker_ids(n_speakers)
-    unknown = sorted(set(speakers or []) - set(available))
+def write_tts_corpus(target: Path, data: DataParams) -> list[Clip]:
+    """Synthesise the embedded corpus into `target`: `data.tts.speakers` x 10 digits x `data.tts.reps` clips,
+    narrowed by `data.speakers` and `data.max_reps`."""
+    available = tts.speaker_ids(data.tts.speakers)
+    unknown = sorted(set(data.speakers or []) - set(available))
     if unknown:
         raise PipelineError(
-            f"data.speakers: {', '.join(unknown)} not among the {n_speakers} synthetic speakers "
+            f"data.speakers: {', '.join(unknown)} not among the {data.tts.speakers} synthetic speakers "
             f"(data.tts.speakers gives 01 to {available[-1]})"
         )
-    reps = min(reps, max_reps or reps)
-    clips = [
-        Clip(speaker, digit, rep) for speaker in (speakers or available) for digit in range(10) for rep in range(reps)
-    ]
+    reps = min(data.tts.reps, data.max_reps or data.tts.reps)
+    speakers = data.speakers or available
+    clips = [Clip(speaker, digit, rep) for speaker in speakers for digit in range(10) for rep in range(reps)]
     with atomic_directory(target) as partial_dir:
-        work = partial(_synthesize_file, root=partial_dir, sample_rate=sample_rate, seed=seed)
-        for _ in map_progress(work, clips, workers, desc="corpus (eSpeak NG)"):
+        work = partial(_synthesize_file, root=partial_dir, sample_rate=data.tts.sample_rate, seed=data.tts.seed)
+        for _ in map_progress(work, clips, data.workers, desc="corpus (eSpeak NG)"):
             pass
         entries = tts.metadata(sorted({clip.speaker for clip in clips}))
         (partial_dir / META_FILE).write_text(json.dumps(entries, indent=4, sort_keys=True) + "\n")
@@ -92,35 +84,27 @@ class ImportedCorpus:
     cleaning: list[str]  # what cleaning the metadata will change
 
 
-def import_audiomnist(
-    source: Path,
-    target: Path,
-    speakers: list[str] | None,
-    max_reps: int | None,
-    downmix: bool,
-    skip_bad_files: bool,
-    workers: int,
-) -> ImportedCorpus:
+def import_audiomnist(source: Path, target: Path, data: DataParams) -> ImportedCorpus:
     """Copy an AudioMNIST-layout folder into `target`, checking every file and the metadata.
 
     A bad file (a wrong name, a speaker without metadata, audio that does not decode, is
-    empty or is not mono) is left out when `skip_bad_files`, else a BadFilesError lists
-    every one and nothing is written. The metadata file is copied as it is, so `target`
+    empty or is not mono) is left out when `data.on_bad_file` is `skip`, else a BadFilesError
+    lists every one and nothing is written. The metadata file is copied as it is, so `target`
     stays in the AudioMNIST format.
     """
-    data = locate_audiomnist_data(source)
-    clips, bad_names = scan_clips(data)
-    entries = read_raw_metadata(data / META_FILE)
-    _, cleaning = clean_metadata(entries, str(data / META_FILE))
-    clips, unknown_speakers = _split_unknown_speakers(select_clips(clips, speakers, max_reps), entries)
+    folder = locate_audiomnist_data(source)
+    clips, bad_names = scan_clips(folder)
+    entries = read_raw_metadata(folder / META_FILE)
+    _, cleaning = clean_metadata(entries, str(folder / META_FILE))
+    clips, unknown_speakers = _split_unknown_speakers(select_clips(clips, data.speakers, data.max_reps), entries)
     with atomic_directory(target) as partial_dir:
-        work = partial(_import_file, source=data, target=partial_dir, downmix=downmix)
-        problems = list(map_progress(work, clips, workers, desc="corpus (copy)"))  # None for a good clip
+        work = partial(_import_file, source=folder, target=partial_dir, downmix=data.downmix)
+        problems = list(map_progress(work, clips, data.workers, desc="corpus (copy)"))  # None for a good clip
         kept = [clip for clip, problem in zip(clips, problems, strict=True) if problem is None]
         bad_files = sorted(bad_names + unknown_speakers + [problem for problem in problems if problem])
-        if bad_files and not skip_bad_files:
-            raise BadFilesError(f"{data}: {len(bad_files)} bad file(s)", bad_files)
+        if bad_files and data.on_bad_file == "error":
+            raise BadFilesError(f"{folder}: {len(bad_files)} bad file(s)", bad_files)
         if not kept:
-            raise BadFilesError(f"{data}: all {len(bad_files)} file(s) are bad, none left to keep", bad_files)
-        shutil.copyfile(data / META_FILE, partial_dir / META_FILE)
+            raise BadFilesError(f"{folder}: all {len(bad_files)} file(s) are bad, none left to keep", bad_files)
+        shutil.copyfile(folder / META_FILE, partial_dir / META_FILE)
     return ImportedCorpus(kept, bad_files, cleaning)

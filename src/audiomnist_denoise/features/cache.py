@@ -53,18 +53,18 @@ def _featurize_clip(
     clean = forward(clean_audio, settings, str(raw / clip.path))
     mixed = forward(noisy_audio, settings, str(noisy / clip.path))
     row = IndexRow(
-        clip.id,
-        clip.speaker,
-        clip.digit,
-        clip.rep,
-        rate,
-        len(clean_audio) / settings.sample_rate,
-        settings.n_mels,
-        clean.frames,
-        clean.db_min,
-        clean.db_max,
-        mixed.db_min,
-        mixed.db_max,
+        clip_id=clip.id,
+        speaker=clip.speaker,
+        digit=clip.digit,
+        rep=clip.rep,
+        source_rate=rate,
+        duration=len(clean_audio) / settings.sample_rate,
+        n_mels=settings.n_mels,
+        frames=clean.frames,
+        clean_db_min=clean.db_min,
+        clean_db_max=clean.db_max,
+        noisy_db_min=mixed.db_min,
+        noisy_db_max=mixed.db_max,
     )
     return row, clean, mixed
 
