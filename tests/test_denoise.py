@@ -23,7 +23,8 @@ from audiomnist_denoise.denoise import (
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation.methods import estimate_clean_mel
 from audiomnist_denoise.features.spectrogram import mel_power
-from audiomnist_denoise.model.unet import build_model, save_checkpoint
+from audiomnist_denoise.model.checkpoint import save_checkpoint
+from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import FeatureParams
 
 CPU = torch.device("cpu")

@@ -31,7 +31,8 @@ from audiomnist_denoise.evaluation.spectrogram_mse import (
 )
 from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
 from audiomnist_denoise.features.cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
-from audiomnist_denoise.model.unet import build_model, load_checkpoint, predict, save_checkpoint
+from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
+from audiomnist_denoise.model.unet import build_model, predict
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
 

@@ -38,7 +38,12 @@ def test_forward_gives_the_model_view():
 def test_mel_db_is_librosa_melspectrogram_in_db():
     expected = librosa.power_to_db(
         librosa.feature.melspectrogram(
-            y=SPEECH, sr=48000, n_fft=SETTINGS.n_fft, hop_length=SETTINGS.hop_length, n_mels=SETTINGS.n_mels
+            y=SPEECH,
+            sr=48000,
+            n_fft=SETTINGS.n_fft,
+            hop_length=SETTINGS.hop_length,
+            n_mels=SETTINGS.n_mels,
+            fmax=SETTINGS.fmax,
         ),
         ref=1.0,
         amin=1e-10,

@@ -6,15 +6,8 @@ import torch
 from conftest import blob_pairs, mean_loss, train_params
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model.unet import (
-    UNet,
-    build_model,
-    initialise,
-    load_checkpoint,
-    memory_format,
-    predict,
-    save_checkpoint,
-)
+from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
+from audiomnist_denoise.model.unet import UNet, build_model, initialise, memory_format, predict
 from audiomnist_denoise.training.loop import (
     autocast,
     cpu_has_fast_bf16,

@@ -89,7 +89,7 @@ def _declared_params(stage: dict) -> set[str]:
         ("mix", ["noise"], set()),
         ("split", ["split"], set()),
         ("featurize", ["features"], set()),
-        ("train", ["model", "train"], set()),
+        ("train", ["features", "noise", "model", "train"], {"noise.snr_db", "noise.seed"}),
         ("evaluate", ["evaluate"], {"evaluate.snr_sweep", "evaluate.sweep_reps"}),
         ("sweep", ["noise", "evaluate"], {"noise.snr_db", "evaluate.age_bands"}),
         ("samples", ["samples"], set()),

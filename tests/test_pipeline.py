@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 import yaml
 from conftest import REPO, SMALL_FEATURES, make_corpus, set_params
 
@@ -220,3 +221,27 @@ def test_exp_run_with_two_training_processes_matches_one_process(project):
     assert two["step"] == single["step"]
     for name in ("loss", "best_loss"):
         assert two["val"][name] == pytest.approx(single["val"][name], rel=1e-4)
+
+
+def study_recipe_command() -> list[str]:
+    """The command docs/results.md gives for the study's recipe (the line after its marker)."""
+    text = (REPO / "docs" / "results.md").read_text()
+    line = re.search(r"<!-- study-recipe -->\s*```\w*\s*(dvc exp run [^\n]+)", text).group(1)
+    return line.split()
+
+
+def test_the_study_recipe_runs_by_its_documented_command(project):
+    """The documented flags, less the feature settings the tiny pipeline keeps small, train the study's U-Net
+    on the resized cache images."""
+    command = study_recipe_command()
+    assert command[:3] == ["dvc", "exp", "run"]
+    options = list(zip(command[3::2], command[4::2], strict=True))
+    kept = [arg for flag, value in options if not value.startswith("features.") for arg in (flag, value)]
+    result = run(project, *command[:3], *kept)
+    assert ran(result.stdout) >= MODEL_STAGES
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["model"]["input"] == "resized" and params["train"]["noise"] == "fixed"
+    checkpoint = torch.load(project / "models" / "unet.pt", weights_only=True)
+    assert checkpoint["config"]["model"]["input"] == "resized"
+    metrics = json.loads((project / "metrics" / "eval.json").read_text())
+    assert all(f"test.{method}.stoi" in metrics for method in METHODS)

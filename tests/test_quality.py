@@ -78,6 +78,16 @@ def test_clip_scores_are_si_sdr_and_pesq_of_each_method(outputs):
     assert scores["noisy.si_sdr"].mean() == pytest.approx(-5.0, abs=0.5)
 
 
+def test_pesq_on_every_nth_clip_takes_the_same_clips_for_every_method(outputs):
+    every = score_audio(CLEAN, outputs, RATE, 1)
+    subset = score_audio(CLEAN, outputs, RATE, 1, pesq_every=2)
+    pesq = [column for column in every.columns if column.endswith(".pesq")]
+    pd.testing.assert_frame_equal(subset.iloc[::2], every.iloc[::2])
+    assert subset.iloc[1::2][pesq].isna().all().all()
+    others = [column for column in every.columns if column not in pesq]
+    pd.testing.assert_frame_equal(subset[others], every[others])
+
+
 def test_parallel_scoring_gives_the_same_table(outputs):
     pd.testing.assert_frame_equal(score_audio(CLEAN, outputs, RATE, 1), score_audio(CLEAN, outputs, RATE, 2))
 

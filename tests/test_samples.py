@@ -18,7 +18,8 @@ from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.features.cache import build_feature_cache, read_index
 from audiomnist_denoise.features.spectrogram import forward
-from audiomnist_denoise.model.unet import build_model, save_checkpoint
+from audiomnist_denoise.model.checkpoint import save_checkpoint
+from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.samples import choose_samples
 
@@ -150,7 +151,15 @@ def test_each_image_is_undone_with_its_own_range():
 
 
 STAGE_SETTINGS = DEFAULTS.features.model_copy(
-    update={"sample_rate": 8000, "n_mels": 32, "n_fft": 512, "hop_length": 128, "size": [16, 16], "workers": 1}
+    update={
+        "sample_rate": 8000,
+        "n_mels": 32,
+        "n_fft": 512,
+        "hop_length": 128,
+        "fmax": None,
+        "size": [16, 16],
+        "workers": 1,
+    }
 )  # 8 kHz features from a 16 kHz corpus: the wavs must come out resampled
 TEST_SPEAKER = "03"
 

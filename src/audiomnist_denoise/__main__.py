@@ -14,7 +14,8 @@ import torch
 from .denoise import METHODS, check_input, denoise_file, plan_outputs
 from .errors import PipelineError
 from .layout import MODEL
-from .model.unet import checkpoint_features, load_checkpoint, resolve_device
+from .model.checkpoint import checkpoint_features, load_checkpoint
+from .model.unet import resolve_device
 from .params import Device, options
 
 

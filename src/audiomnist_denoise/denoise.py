@@ -1,8 +1,9 @@
 """Denoising users' own recordings with a trained model: any length, any sample rate, any number of channels.
 
-The model was trained on whole short clips (one spoken digit) whose mel spectrograms
+The study's model was trained on whole short clips (one spoken digit) whose mel spectrograms
 were resized to H x W. A longer recording's mel spectrogram is therefore cut into
-overlapping windows of W frames, each estimated as a clip of its own, and the estimates
+overlapping windows of W frames (a native-track model reads any width, and windows only
+bound its memory), each estimated as a clip of its own, and the estimates
 are cross-faded into one clean mel estimate of the whole recording, which is then turned
 into audio once: as a gain on the noisy STFT (`mask`) or by Griffin-Lim (`griffinlim`).
 
@@ -25,9 +26,11 @@ from .errors import PipelineError
 from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
 from .features.spectrogram import mel_power, power_db
 from .fsutil import atomic_file, write_wav
+from .model.spectral import SpectralDenoiser
 from .params import FeatureParams
 
 METHODS = ("mask", "griffinlim")
+NATIVE_WINDOW_FRAMES = 256  # a native-track model reads any width; windows only bound the memory
 WINDOWS_PER_BATCH = 32  # windows estimated at once: bounds memory for long recordings
 MIN_WINDOWS_FOR_PROGRESS = 20  # shorter channels finish before a progress bar would help
 
@@ -74,9 +77,11 @@ def estimate_windowed(
     progress: str | None = None,
 ) -> np.ndarray:
     """The clean mel power estimate of a whole recording's noisy mel power (n_mels, frames),
-    at its shape: windows of settings.size[1] frames, cross-faded (`crossfade_windows`).
+    at its shape: windows of settings.size[1] frames (NATIVE_WINDOW_FRAMES for the native track),
+    cross-faded (`crossfade_windows`).
     `progress`, if given, labels a progress bar over the windows of a long recording."""
-    layout = crossfade_windows(noisy_mel.shape[1], settings.size[1])
+    width = NATIVE_WINDOW_FRAMES if isinstance(model, SpectralDenoiser) else settings.size[1]
+    layout = crossfade_windows(noisy_mel.shape[1], width)
     estimate = np.zeros(noisy_mel.shape)
     quiet = progress is None or len(layout) < MIN_WINDOWS_FOR_PROGRESS
     with tqdm(total=len(layout), desc=progress, unit="window", disable=quiet, mininterval=0.5) as bar:

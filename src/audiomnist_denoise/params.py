@@ -139,7 +139,21 @@ class SplitParams(Section):
 
 
 class ModelParams(Section):
-    """The study's U-Net."""
+    """The U-Net and how it sees a spectrogram: the study's way (`resized`, `mapping`, `per_clip`) or the
+    native track's (every frame, a mask, one normalisation for the whole training set)."""
+
+    input: Literal["resized", "native"] = Field(
+        description="`resized`: the feature cache's images, each clip resized to `features.size` (the study's); "
+        "`native`: the clip's own mel frames, made from audio during training"
+    )
+    target: Literal["mapping", "mask"] = Field(
+        description="`mapping`: the model gives the clean spectrogram (the study's); `mask`: a gain in [0, 1] "
+        "on the noisy mel (native input only)"
+    )
+    normalisation: Literal["per_clip", "dataset"] = Field(
+        description="of the input dB: `per_clip` min-max to [0, 1] (the study's); `dataset`: one mean and spread "
+        "measured on the training inputs, so noisy and clean keep their levels (native input only)"
+    )
 
     channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
         min_length=2, max_length=6, description="encoder widths, one per level (the study's); the decoder mirrors them"
@@ -152,7 +166,21 @@ class ModelParams(Section):
 
 
 class TrainParams(Section):
-    """Training: MSE loss, Adam, validation every few steps, resume points."""
+    """Training: the loss, the noise, Adam, validation every few steps, resume points."""
+
+    loss: Literal["mse", "compressed", "compressed_si_sdr"] = Field(
+        description="`mse`: between the model's output and its ideal (the clean image, or the ideal ratio mask); "
+        "`compressed`: between the denoised and the clean STFT magnitude, each to the power 0.3; "
+        "`compressed_si_sdr`: that, less the SI-SDR of the denoised audio (noisy phase) in a small weight "
+        "(native input only)"
+    )
+    noise: Literal["fixed", "fresh"] = Field(
+        description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "
+        "for every clip of every batch, at an SNR drawn from `snr_db` (native input only)"
+    )
+    snr_db: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
+        min_length=2, max_length=2, description="the range `[low, high]` fresh noise's SNR is drawn from, uniformly"
+    )
 
     lr: float = Field(gt=0, le=1, description="Adam's peak learning rate, after the warm-up (the study: 2e-4)")
     schedule: Literal["constant", "cosine"] = Field(
@@ -197,6 +225,11 @@ class EvaluateParams(Section):
     )
     griffin_lim_start: GriffinLimStart
     seed: int = Field(ge=0, description="of Griffin-Lim's random start")
+    pesq_every: int = Field(
+        ge=1,
+        description="PESQ (the costly metric) on every n-th test clip from the first, the same clips for every "
+        "method; `1`: all. SI-SDR, STOI and ESTOI take every clip",
+    )
     snr_sweep: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
         min_length=1,
         description="SNRs in dB of the sweep; its noise is the `noise` section's kind, seed, talkers and files",
@@ -225,6 +258,27 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     samples: SamplesParams
+
+    @model_validator(mode="after")
+    def _one_track(self):
+        model, train = self.model, self.train
+        if model.input == "resized":
+            native_only = {
+                "model.target": (model.target, "mapping"),
+                "model.normalisation": (model.normalisation, "per_clip"),
+                "train.loss": (train.loss, "mse"),
+                "train.noise": (train.noise, "fixed"),
+            }
+            for key, (value, study) in native_only.items():
+                if value != study:
+                    raise ValueError(f"{key} {value} needs model.input native (resized images allow only {study})")
+        if model.target == "mask" and model.output != "sigmoid":
+            raise ValueError("model.target mask needs model.output sigmoid (a gain in [0, 1])")
+        if model.target == "mapping" and model.normalisation == "dataset" and model.output != "linear":
+            raise ValueError("model.normalisation dataset maps to unbounded values: needs model.output linear")
+        if train.snr_db[0] > train.snr_db[1]:
+            raise ValueError(f"train.snr_db {train.snr_db} must be [low, high]")
+        return self
 
 
 def _describe(error: dict, model: type[BaseModel]) -> str:

@@ -2,6 +2,7 @@
 
 - noisy: the input itself (identity);
 - spectral_gating: noisereduce's stationary spectral gating, the classical baseline;
+- deepfilternet3, rnnoise, nsnet2: pretrained speech denoisers (`baselines`);
 - unet_griffinlim: the model's mel estimate through Griffin-Lim (the study's path);
 - unet_mask: the model's mel estimate as a gain on the noisy STFT, noisy phase kept;
 - oracle_griffinlim: the clean mel through Griffin-Lim, the ceiling of any mel-plus-Griffin-Lim method;
@@ -17,12 +18,22 @@ from torch import nn
 
 from ..audio.griffinlim import griffin_lim_batch
 from ..audio.reconstruct import mask_denoise, spectral_gating
-from ..features.spectrogram import from_mel_power, inverse_power, mel_power, prediction_db_range
+from ..features.spectrogram import estimate_image, from_mel_power, inverse_power, mel_power, prediction_db_range
+from ..model.spectral import SpectralDenoiser
 from ..model.unet import predict
 from ..parallel import map_progress
 from ..params import EvaluateParams, FeatureParams, GriffinLimStart, options
+from .baselines import BASELINES, denoise_item
 
-METHODS = ("noisy", "spectral_gating", "unet_griffinlim", "unet_mask", "oracle_griffinlim", "oracle_mask")
+METHODS = (
+    "noisy",
+    "spectral_gating",
+    *BASELINES,
+    "unet_griffinlim",
+    "unet_mask",
+    "oracle_griffinlim",
+    "oracle_mask",
+)
 
 
 def estimate_clean_mel(
@@ -36,6 +47,8 @@ def estimate_clean_mel(
     is an error of the model. (The mask path caps its gain at 1, which is the same
     constraint; for Griffin-Lim it lifted the test STOI from below the noisy input's to above it.)
     """
+    if isinstance(model, SpectralDenoiser):
+        return [_native_estimate(model, mel, device) for mel in noisy_mels]
     spectrograms = [from_mel_power(mel, settings, f"spectrogram {i}") for i, mel in enumerate(noisy_mels)]
     if not spectrograms:
         return []
@@ -46,6 +59,21 @@ def estimate_clean_mel(
         )
         for image, spectrogram, mel in zip(images, spectrograms, noisy_mels, strict=True)
     ]
+
+
+def _native_estimate(model: SpectralDenoiser, noisy_mel: np.ndarray, device: torch.device) -> np.ndarray:
+    """One clip at a time, at its own number of frames: no padding that another clip's length would set."""
+    gain = model.gain(torch.from_numpy(noisy_mel).float()[None].to(device))[0]
+    return gain.double().cpu().numpy() * noisy_mel
+
+
+def estimate_images(
+    model: SpectralDenoiser, noisy: list[np.ndarray], noisy_db_max: np.ndarray, settings: FeatureParams, device
+) -> np.ndarray:
+    """A native-track model's estimates for noisy clips as images comparable with the cached clean ones
+    (`spectrogram.estimate_image`; `noisy_db_max` from the feature index)."""
+    estimates = estimate_clean_mel(model, [mel_power(audio, settings) for audio in noisy], settings, device)
+    return np.stack([estimate_image(e, peak, settings) for e, peak in zip(estimates, noisy_db_max, strict=True)])
 
 
 def griffin_lim_audio(
@@ -104,9 +132,15 @@ def apply_methods(
 
     pairs = [(audio, estimate, features) for audio, estimate in zip(noisy, estimates, strict=True)]
     masked = list(map_progress(_mask_denoise, pairs, workers, "mask"))
+    rate = features.sample_rate
+    baselines = {
+        name: list(map_progress(denoise_item, [(name, audio, rate) for audio in noisy], workers, name))
+        for name in BASELINES
+    }
     return {
         "noisy": [np.asarray(audio, np.float32) for audio in noisy],
         "spectral_gating": gated,
+        **baselines,
         "unet_griffinlim": gl(estimates),
         "unet_mask": masked,
         "oracle_griffinlim": gl(clean_mels),

@@ -6,6 +6,7 @@ corpora where the raw MSE does not.
 """
 
 import math
+from collections.abc import Callable
 from itertools import pairwise
 
 import numpy as np
@@ -97,17 +98,25 @@ def clip_mse(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def score_spectrograms(
-    model: nn.Module, clean: np.ndarray, noisy: np.ndarray, rows: np.ndarray, batch_size: int, device: torch.device
+    model: nn.Module | Callable[[np.ndarray], np.ndarray],
+    clean: np.ndarray,
+    noisy: np.ndarray,
+    rows: np.ndarray,
+    batch_size: int,
+    device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per clip of `rows`: the MSE of the model's output and of the noisy input (identity), against the clean target.
 
+    `model` is the study's U-Net on the cached images, or a function from cache rows to the images
+    of a model that does not read the cache (the native track: `spectrogram.estimate_image`).
     One batch of rows at a time, so memory stays flat however many clips are evaluated.
     """
     model_mse, identity_mse = [np.zeros(0)], [np.zeros(0)]
     for start in tqdm(range(0, len(rows), batch_size), desc=f"evaluate ({device})", unit="batch", mininterval=0.5):
         batch = rows[start : start + batch_size]
         inputs, targets = noisy[batch], clean[batch]
-        model_mse.append(clip_mse(predict(model, inputs, batch_size, device), targets))
+        outputs = predict(model, inputs, batch_size, device) if isinstance(model, nn.Module) else model(batch)
+        model_mse.append(clip_mse(outputs, targets))
         identity_mse.append(clip_mse(inputs, targets))
     return np.concatenate(model_mse), np.concatenate(identity_mse)
 

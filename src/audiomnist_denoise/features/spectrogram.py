@@ -22,7 +22,7 @@ from ..errors import PipelineError
 from ..params import FeatureParams
 
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
-_AMIN = 1e-10  # power floor before the log: -100 dB
+AMIN = 1e-10  # power floor before the log: -100 dB
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def mel_power(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
 
 def power_db(power: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """Power in dB (ref 1.0, so the level is kept), floored `top_db` below its peak."""
-    return librosa.power_to_db(power, ref=1.0, amin=_AMIN, top_db=settings.top_db)
+    return librosa.power_to_db(power, ref=1.0, amin=AMIN, top_db=settings.top_db)
 
 
 def resize(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
@@ -76,9 +76,20 @@ def from_mel_power(power: np.ndarray, settings: FeatureParams, name: str) -> Spe
     db_min, db_max = float(db.min()), float(db.max())
     if db_max == db_min:
         raise PipelineError(f"{name}: constant spectrogram ({db_max:.1f} dB everywhere); cannot normalise")
+    return Spectrogram(image_of_db(db, db_min, db_max, settings), db.shape[1], db_min, db_max)
+
+
+def image_of_db(db: np.ndarray, db_min: float, db_max: float, settings: FeatureParams) -> np.ndarray:
+    """dB (n_mels, frames) as the model's H x W image: [db_min, db_max] to [0, 1], resized."""
     normalised = (db - db_min) / (db_max - db_min)
-    image = np.clip(resize(normalised, *settings.size, settings.interpolation), 0.0, 1.0)
-    return Spectrogram(image, db.shape[1], db_min, db_max)
+    return np.clip(resize(normalised, *settings.size, settings.interpolation), 0.0, 1.0)
+
+
+def estimate_image(estimate: np.ndarray, noisy_db_max: float, settings: FeatureParams) -> np.ndarray:
+    """A clean mel power estimate as the image a mapping's prediction is read as (`prediction_db_range`),
+    so that any model's estimate compares with the cached clean image."""
+    db = librosa.power_to_db(estimate, ref=1.0, amin=AMIN, top_db=None)
+    return image_of_db(db, *prediction_db_range(noisy_db_max, settings), settings)
 
 
 def inverse_db(image: np.ndarray, frames: int, db_min: float, db_max: float, settings: FeatureParams) -> np.ndarray:

@@ -1,22 +1,13 @@
 """The study's U-Net: an encoder of conv blocks with max-pooling, a decoder with transposed
 convolutions and skip connections, and a 1x1 convolution to one output channel.
-
-The checkpoint is a plain dict of tensors and primitives, so it loads with
-`torch.load(path, weights_only=True)`.
 """
-
-from pathlib import Path
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 from torch import nn
 
 from ..errors import PipelineError
-from ..fsutil import atomic_file
-from ..params import FeatureParams, Init, Output, options
-
-CHECKPOINT_KIND = "audiomnist-denoise-unet"
+from ..params import Init, Output, options
 
 
 def conv_block(inputs: int, outputs: int) -> nn.Sequential:
@@ -85,37 +76,6 @@ def build_model(channels: list[int], init: str, output: str, seed: int) -> UNet:
     model = UNet(channels, output)
     initialise(model, init)
     return model
-
-
-def save_checkpoint(path: Path, model: UNet, config: dict) -> None:
-    """Weights plus everything inference needs (`config`: model, features, normalisation), atomically."""
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
-    with atomic_file(path) as partial:
-        torch.save({"kind": CHECKPOINT_KIND, "state_dict": state, "config": config}, partial)
-
-
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[UNet, dict]:
-    """The model (in eval mode, on `device`) and its config; an error naming the file if it is not one of ours."""
-    try:
-        checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: no such model file (run the train stage)") from None
-    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
-        raise PipelineError(f"{path}: not a readable model checkpoint ({type(exc).__name__})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
-        raise PipelineError(f"{path}: not an audiomnist-denoise U-Net checkpoint")
-    config = checkpoint["config"]
-    model = UNet(config["model"]["channels"], config["model"]["output"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device).eval(), config
-
-
-def checkpoint_features(config: dict, source: Path) -> FeatureParams:
-    """The feature settings the model in `source` was trained with, as its checkpoint records them."""
-    try:
-        return FeatureParams.model_validate(config["features"])
-    except (KeyError, ValidationError) as exc:
-        raise PipelineError(f"{source}: no valid feature settings in the checkpoint ({type(exc).__name__})") from None
 
 
 def resolve_device(device: str) -> torch.device:

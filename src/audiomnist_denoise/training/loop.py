@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from torch.nn import functional
 from ..data.splits import read_split
 from ..errors import PipelineError
 from ..features.cache import open_features
-from ..model.unet import UNet, memory_format
+from ..model.unet import memory_format
 from ..params import Precision, TrainParams, options
 from . import resume
 from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across, wrap
@@ -32,13 +33,38 @@ from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across,
 
 @dataclass(frozen=True)
 class Pairs:
-    """Noisy inputs and clean targets, (N, 1, H, W) float32."""
+    """Noisy inputs and clean targets, (N, 1, H, W) float32: the study's task, MSE between the model's
+    image and the clean one. A task (see `Trainer`) gives batches, their loss, and a validation error."""
 
     noisy: torch.Tensor
     clean: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.noisy)
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        """What a resume point's fingerprint covers."""
+        return [self.noisy, self.clean]
+
+    def share(self, rank: int, size: int) -> "Pairs":
+        """Every `size`-th clip from `rank`: one process's part of validation."""
+        return Pairs(noisy=self.noisy[rank::size], clean=self.clean[rank::size])
+
+    def batch(self, rows: torch.Tensor, step: int, device: torch.device, precision: str) -> tuple[torch.Tensor, ...]:
+        return tuple(to_device(images[rows], device, precision) for images in (self.noisy, self.clean))
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
+        noisy, clean = batch
+        with autocast(precision, noisy.device):
+            output = model(noisy)
+        return functional.mse_loss(output.float(), clean)
+
+    def error(self, model: nn.Module, batch_size: int, device: torch.device, precision: str) -> tuple[float, int]:
+        return squared_error(model, self, batch_size, device, precision)
+
+    def identity_loss(self) -> float:
+        return identity_loss(self)
 
 
 @dataclass(frozen=True)
@@ -132,19 +158,12 @@ def identity_loss(pairs: Pairs) -> float:
 
 
 def train_step(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    noisy: torch.Tensor,
-    clean: torch.Tensor,
-    precision: str,
+    optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss_of_batch: Callable[[], torch.Tensor]
 ) -> torch.Tensor:
-    """One optimisation step on a batch already on the device: forward at `precision`, MSE in fp32,
+    """One optimisation step: the batch's loss (forward at the task's precision, the loss in fp32),
     backward (scaled for fp16), update. Returns the loss tensor (no host sync)."""
     optimizer.zero_grad(set_to_none=True)
-    with autocast(precision, noisy.device):
-        output = model(noisy)
-    loss = functional.mse_loss(output.float(), clean)
+    loss = loss_of_batch()
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
@@ -183,6 +202,8 @@ class Trainer:
     """One training run as state that can be saved after any step and restored to continue exactly.
 
     Every step logs `train/loss`; every `val_every` steps and after the last one, `val/loss`.
+    `train` and `val` are tasks: `Pairs` (the study's cached images) or `audio.AudioTask`
+    (audio made into spectrograms on the fly, with fixed or fresh noise).
     The forward pass runs at `params.precision` (see `resolve_precision`). Each epoch's order
     comes from `seed + epoch` alone, so on CPU a run saved at any step and resumed ends with
     the same weights, bit for bit, as one never stopped.
@@ -192,12 +213,10 @@ class Trainer:
     losses logged are those of the whole batch and of all validation clips.
     """
 
-    def __init__(
-        self, model: UNet, train: Pairs, val: Pairs, params: TrainParams, device: torch.device, world: World = ALONE
-    ):
+    def __init__(self, model: nn.Module, train, val, params: TrainParams, device: torch.device, world: World = ALONE):
         self.train_pairs, self.val_pairs, self.params, self.device, self.world = train, val, params, device, world
         self.precision = resolve_precision(params.precision, device)
-        self.val_share = Pairs(noisy=val.noisy[world.rank :: world.size], clean=val.clean[world.rank :: world.size])
+        self.val_share = val.share(world.rank, world.size)
         per_rank_batch(params.batch_size, world)  # a batch that does not divide fails before any work
         # What a resume point must share with this run; taken before any step changes the weights.
         settings = {
@@ -208,7 +227,7 @@ class Trainer:
             "torch": torch.__version__,
             "model": repr(model),
         }
-        tensors = [*model.state_dict().values(), train.noisy, train.clean, val.noisy, val.clean]
+        tensors = [*model.state_dict().values(), *train.tensors, *val.tensors]
         self.fingerprint = resume.fingerprint(settings, tensors)
         self.model = model.to(device, memory_format=memory_format(self.precision, device))
         self.step_model = wrap(model, device, world)
@@ -258,7 +277,7 @@ class Trainer:
 
     def run(
         self, log: Logger, progress=None, save: Saver | None = None, save_every: int = 0
-    ) -> tuple[UNet, TrainResult]:
+    ) -> tuple[nn.Module, TrainResult]:
         """Train from the current step to the last; returns the weights with the best validation loss.
 
         `log` gets each step's values (after a resume, the earlier steps are not logged again:
@@ -295,17 +314,17 @@ class Trainer:
             final_val_loss=self.val_loss,
             best_val_loss=self.best_val,
             best_step=self.best_step,
-            identity_val_loss=identity_loss(self.val_pairs),
+            identity_val_loss=self.val_pairs.identity_loss(),
             seconds=time.perf_counter() - started,
         )
         return self.model, result
 
     def _train_on(self, batch: torch.Tensor) -> None:
         self.model.train()
-        pairs = self.train_pairs
-        noisy, clean = (to_device(images[batch], self.device, self.precision) for images in (pairs.noisy, pairs.clean))
+        task, model = self.train_pairs, self.step_model
+        data = task.batch(batch, self.step, self.device, self.precision)
         with out_of_memory_explained(self.params.batch_size, self.device):
-            loss = train_step(self.step_model, self.optimizer, self.scaler, noisy, clean, self.precision)
+            loss = train_step(self.optimizer, self.scaler, partial(task.loss, model, data, self.precision))
         self.scheduler.step()
         (total,) = sum_across(loss.item(), world=self.world)  # the shares are equal: the mean of means
         self.train_loss = total / self.world.size
@@ -313,7 +332,7 @@ class Trainer:
 
     def _validate(self) -> float:
         with out_of_memory_explained(self.params.batch_size, self.device):
-            share = squared_error(self.eval_model, self.val_share, self.params.batch_size, self.device, self.precision)
+            share = self.val_share.error(self.eval_model, self.params.batch_size, self.device, self.precision)
             total, count = sum_across(*share, world=self.world)
             self.val_loss = total / count
         if self.val_loss < self.best_val:
@@ -335,7 +354,7 @@ def out_of_memory_explained(batch_size: int, device: torch.device):
 
 
 def train(
-    model: UNet, train: Pairs, val: Pairs, params: TrainParams, device: torch.device, log: Logger, progress=None
-) -> tuple[UNet, TrainResult]:
+    model: nn.Module, train, val, params: TrainParams, device: torch.device, log: Logger, progress=None
+) -> tuple[nn.Module, TrainResult]:
     """Train `model` in place from the start without resume points; see `Trainer`."""
     return Trainer(model, train, val, params, device).run(log, progress)

@@ -1,0 +1,164 @@
+"""The model track that reads spectrograms at their native time resolution: a U-Net that sees each
+clip's log-mel power with every frame (no resize) and gives a gain per mel band and frame.
+
+`SpectralDenoiser` is one module from noisy mel power to a power gain in [0, 1] (`gain`), so
+that training, evaluation and `denoise` share every step between them:
+
+- input: log-mel dB, floored `top_db` below each clip's peak, then normalised either per
+  clip (min-max to [0, 1], the study's) or with one mean and spread fixed for the whole
+  training set (`dataset`), which keeps the level difference between noisy and clean input;
+- output: a `mask` (sigmoid magnitude gain on the noisy mel) or a `mapping` (the clean
+  log-mel in the input's normalisation, turned into a gain capped at 1: noise only adds power);
+- frames are padded to what the U-Net's pooling divides and the padding cut off again.
+
+The STFT and mel filterbank are librosa's (`features.spectrogram`) in PyTorch, so a
+batch of audio becomes spectrograms on the device during training.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional
+
+from ..features.spectrogram import AMIN, mel_basis
+from ..params import FeatureParams, ModelParams
+from .unet import UNet, initialise
+
+DB_PER_LOG = 10 / math.log(10)
+_GAIN_FLOOR = 1e-12  # -120 dB
+
+
+class SpectralFrontend(nn.Module):
+    """Audio to STFT and mel power, and a mel gain back onto STFT bins, as `features.spectrogram` and
+    `audio.reconstruct` do it in NumPy. The filterbank and window are rebuilt from the feature
+    settings, not stored."""
+
+    def __init__(self, settings: FeatureParams):
+        super().__init__()
+        self.n_fft, self.hop_length = settings.n_fft, settings.hop_length
+        basis = torch.from_numpy(mel_basis(settings)).float()
+        weight = basis.sum(dim=0)
+        self.register_buffer("basis", basis, persistent=False)
+        self.register_buffer("spread", basis.T / weight.clamp_min(1e-12)[:, None], persistent=False)
+        self.register_buffer("uncovered", weight <= 0, persistent=False)  # STFT bins above fmax
+        self.register_buffer("window", torch.hann_window(settings.n_fft, periodic=True), persistent=False)
+
+    def stft(self, audio: torch.Tensor) -> torch.Tensor:
+        """(batch, samples) float audio to its complex STFT (batch, 1 + n_fft // 2, frames), librosa's framing."""
+        return torch.stft(
+            audio,
+            self.n_fft,
+            self.hop_length,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
+
+    def istft(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
+        """The inverse of `stft`, `length` samples."""
+        return torch.istft(spectrum, self.n_fft, self.hop_length, window=self.window, center=True, length=length)
+
+    def mel(self, power: torch.Tensor) -> torch.Tensor:
+        """STFT power (batch, bins, frames) to mel power (batch, mels, frames)."""
+        return self.basis @ power
+
+    def magnitude_gain(self, mel_power_gain: torch.Tensor) -> torch.Tensor:
+        """A power gain per mel band spread over the STFT bins (weighted by the filterbank), as a magnitude
+        gain; bins no band covers take the lowest gain of their frame (`reconstruct.mask_denoise`)."""
+        linear = self.spread @ mel_power_gain
+        lowest = mel_power_gain.amin(dim=1, keepdim=True).expand_as(linear)
+        linear = torch.where(self.uncovered[:, None], lowest, linear)
+        return linear.clamp(_GAIN_FLOOR, 1).sqrt()  # the floor keeps sqrt's gradient finite where a gain underflows
+
+
+class SpectralDenoiser(nn.Module):
+    """The U-Net on noisy mel power (batch, mels, frames); `power_gain` turns its output into a gain in [0, 1]."""
+
+    def __init__(
+        self, settings: FeatureParams, channels: list[int], target: str, normalisation: str, output: str = "sigmoid"
+    ):
+        super().__init__()
+        self.frontend = SpectralFrontend(settings)
+        self.unet = UNet(channels, output)
+        self.target, self.normalisation, self.top_db = target, normalisation, settings.top_db
+        self.multiple = 2 ** (len(channels) - 1)
+        # The dataset normalisation's dB mean and spread, set once from training inputs (`fit_normalisation`).
+        self.register_buffer("db_mean", torch.tensor(0.0))
+        self.register_buffer("db_scale", torch.tensor(1.0))
+
+    def floored_db(self, mel_power: torch.Tensor) -> torch.Tensor:
+        """dB (ref 1.0), floored `top_db` below each clip's peak, as `features.spectrogram.power_db`."""
+        db = DB_PER_LOG * torch.log(mel_power.clamp_min(AMIN))
+        peak = db.amax(dim=(1, 2), keepdim=True)
+        return torch.maximum(db, peak - self.top_db)
+
+    @torch.no_grad()
+    def fit_normalisation(self, mel_powers: list[torch.Tensor]) -> None:
+        """The dataset normalisation from training inputs: the mean and standard deviation of their dB."""
+        db = torch.cat([self.floored_db(power).flatten() for power in mel_powers]).double()
+        self.db_mean.fill_(db.mean().item())
+        self.db_scale.fill_(db.std().clamp_min(1e-6).item())
+
+    def normalise(self, db: torch.Tensor, range_from: torch.Tensor) -> torch.Tensor:
+        """dB in the model's scale; per clip, the min-max range is `range_from`'s."""
+        if self.normalisation == "dataset":
+            return (db - self.db_mean) / self.db_scale
+        low, high = range_from.amin(dim=(1, 2), keepdim=True), range_from.amax(dim=(1, 2), keepdim=True)
+        return (db - low) / (high - low).clamp_min(1e-6)
+
+    def image(self, db: torch.Tensor) -> torch.Tensor:
+        """The network's output for normalised dB (batch, mels, frames), at that shape."""
+        frames = db.shape[-1]
+        padded = functional.pad(db, (0, -frames % self.multiple), value=float(db.min()))
+        return self.unet(padded.unsqueeze(1))[:, 0, :, :frames]
+
+    def forward(self, mel_power: torch.Tensor) -> torch.Tensor:
+        """The network's output for noisy mel power: a magnitude gain (`mask`) or normalised clean dB (`mapping`)."""
+        noisy_db = self.floored_db(mel_power)
+        return self.image(self.normalise(noisy_db, noisy_db))
+
+    def power_gain(self, output: torch.Tensor, mel_power: torch.Tensor) -> torch.Tensor:
+        """The network's `output` for noisy `mel_power` as a power gain in [0, 1]. A mapping's clean-dB
+        estimate is capped at the noisy power (noise only adds power); per clip, its range is the
+        `top_db` below the noisy peak (`features.prediction_db_range`)."""
+        if self.target == "mask":
+            return output.square()
+        noisy_db = self.floored_db(mel_power)
+        if self.normalisation == "dataset":
+            clean_db = output * self.db_scale + self.db_mean
+        else:
+            peak = noisy_db.amax(dim=(1, 2), keepdim=True)
+            clean_db = output * self.top_db + peak - self.top_db
+        return torch.exp((clean_db - noisy_db).clamp(max=0) / DB_PER_LOG)
+
+    def ideal_output(self, clean_mel: torch.Tensor, noisy_mel: torch.Tensor) -> torch.Tensor:
+        """What the network should give: the ideal ratio mask (magnitude), or the clean dB normalised as the
+        input is (per clip, by the clean clip's own range, as the study's cache)."""
+        if self.target == "mask":
+            return (clean_mel / noisy_mel.clamp_min(AMIN)).clamp(0, 1).sqrt()
+        clean_db = self.floored_db(clean_mel)
+        return self.normalise(clean_db, clean_db)
+
+    @torch.no_grad()
+    def gain(self, mel_power: torch.Tensor) -> torch.Tensor:
+        """The power gain for noisy `mel_power` (batch, mels, frames), in evaluation mode."""
+        self.eval()
+        return self.power_gain(self(mel_power).float(), mel_power)
+
+
+def build_network(model: dict, features: FeatureParams | None) -> nn.Module:
+    """The untrained network a model section describes: the study's U-Net on resized images, or the
+    native track's `SpectralDenoiser` (a checkpoint from before the native track has no `input`)."""
+    if model.get("input", "resized") == "resized":
+        return UNet(model["channels"], model["output"])
+    return SpectralDenoiser(features, model["channels"], model["target"], model["normalisation"], model["output"])
+
+
+def new_network(model: ModelParams, features: FeatureParams, seed: int) -> nn.Module:
+    """A freshly initialised network for the model section; the same seed gives the same weights."""
+    torch.manual_seed(seed)
+    network = build_network(model.model_dump(), features)
+    initialise(network, model.init)
+    return network

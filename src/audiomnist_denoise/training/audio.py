@@ -1,0 +1,243 @@
+"""The native track's training task: clean clips in memory as audio, noisy copies either the `mix`
+stage's (`fixed`) or mixed fresh for every clip of every batch (`fresh`), spectrograms made on
+the device, and the loss between what the model gives and what it should.
+
+Fresh noise for a clip at a step comes from a generator seeded by (train.seed, step, clip
+row) alone, so a batch is the same whichever process makes it, and a resumed run draws the
+noise an uninterrupted one would.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio.io import load_resampled
+from ..data.corpus import Clip, parse_clip_path
+from ..data.noise import NoiseMaker, scale_to_snr
+from ..data.splits import read_split
+from ..errors import PipelineError
+from ..model.spectral import SpectralDenoiser, SpectralFrontend
+from ..params import TrainParams
+from .loop import autocast
+
+_COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
+_COMPRESSION_FLOOR = 1e-8  # under the square root's power: keeps the gradient finite at zero magnitude
+_SI_SDR_WEIGHT = 0.003  # per dB of SI-SDR: a few dB weigh about what the compressed loss does
+_FIT_CLIPS = 256  # training inputs the dataset normalisation is measured on
+_FIT_STEP = -1  # the noise generator's step for those inputs: never a training step's
+
+
+@dataclass(frozen=True)
+class AudioClips:
+    """Clips at one sample rate, zero-padded to the longest: (N, samples) float32."""
+
+    clean: torch.Tensor
+    noisy: torch.Tensor  # the mix stage's copies
+    lengths: torch.Tensor  # (N,) samples of each clip before the padding
+    clips: tuple[Clip, ...]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def subset(self, rows: slice | torch.Tensor) -> "AudioClips":
+        picked = torch.arange(len(self))[rows]
+        return AudioClips(
+            self.clean[picked], self.noisy[picked], self.lengths[picked], tuple(self.clips[i] for i in picked)
+        )
+
+
+def pad_clips(clips: list[np.ndarray], length: int) -> torch.Tensor:
+    """Clips as rows of zeros-padded float32, `length` samples each."""
+    padded = np.zeros((len(clips), length), np.float32)
+    for row, audio in enumerate(clips):
+        padded[row, : len(audio)] = audio
+    return torch.from_numpy(padded)
+
+
+def load_audio_clips(
+    raw: Path, noisy: Path, split_file: Path, splits: tuple[str, ...], sample_rate: int
+) -> dict[str, AudioClips]:
+    """The clean and noisy clips of each named split at `sample_rate`, in memory, in the split file's order."""
+    split = read_split(split_file)
+    loaded = {}
+    for name in splits:
+        rows = split[split.split == name]
+        if rows.empty:
+            raise PipelineError(f"{split_file}: no {name} clips")
+        clips = [parse_clip_path(Path(row.speaker) / f"{row.clip_id}.wav") for row in rows.itertuples()]
+        clean = [load_resampled(raw / clip.path, sample_rate)[0] for clip in clips]
+        mixed = [load_resampled(noisy / clip.path, sample_rate)[0] for clip in clips]
+        for clip, a, b in zip(clips, clean, mixed, strict=True):
+            if len(a) != len(b):
+                raise PipelineError(f"{noisy / clip.path}: does not match its clean clip (length or sample rate)")
+        loaded[name] = (clips, clean, mixed)
+    longest = max(len(audio) for _, clean, _ in loaded.values() for audio in clean)
+    return {
+        name: AudioClips(
+            pad_clips(clean, longest), pad_clips(mixed, longest), torch.tensor([len(a) for a in clean]), tuple(clips)
+        )
+        for name, (clips, clean, mixed) in loaded.items()
+    }
+
+
+def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each clip's scale-invariant SDR in dB over its own samples, zero-mean, as `evaluation.metrics.si_sdr`:
+    (batch, samples) -> (batch,)."""
+    inside = torch.arange(reference.shape[-1], device=reference.device) < lengths[:, None]
+
+    def zero_mean(signal: torch.Tensor) -> torch.Tensor:
+        return (signal - (signal * inside).sum(-1, keepdim=True) / lengths[:, None]) * inside
+
+    estimate, reference = zero_mean(estimate), zero_mean(reference)
+    scale = (estimate * reference).sum(-1, keepdim=True) / reference.square().sum(-1, keepdim=True).clamp_min(1e-12)
+    target = scale * reference
+    ratio = target.square().sum(-1) / (estimate - target).square().sum(-1).clamp_min(1e-12)
+    return 10 * torch.log10(ratio.clamp_min(1e-12))
+
+
+def _clip_means(errors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Each clip's mean error over its own frames. Every clip weighs the same, so the mean over a batch is
+    the mean of its ranks' equal shares, and data-parallel training follows a single process."""
+    return (errors * inside).sum(dim=(1, 2)) / inside.sum(dim=(1, 2))
+
+
+def compress(magnitude: torch.Tensor) -> torch.Tensor:
+    return (magnitude.square() + _COMPRESSION_FLOOR) ** (_COMPRESSION / 2)
+
+
+class AudioTask:
+    """A `Trainer` task on `AudioClips` for a `SpectralDenoiser` (the model the trainer steps may be its
+    data-parallel wrapper; `denoiser` is the module itself, for turning outputs into gains).
+
+    `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
+    between the denoised and the clean STFT magnitude, each to the power 0.3 (`compressed_si_sdr`
+    subtracts a small weight of the denoised audio's SI-SDR). Each clip's error is the mean over its
+    own frames (padding counts in neither), and the loss the mean over clips. With `noise` (a
+    NoiseMaker) every batch is mixed afresh at SNRs drawn from `params.snr_db`; without, the mix
+    stage's copies are the input.
+    """
+
+    def __init__(
+        self,
+        clips: AudioClips,
+        denoiser: SpectralDenoiser,
+        params: TrainParams,
+        sample_rate: int,
+        noise: NoiseMaker | None = None,
+    ):
+        self.clips, self.denoiser, self.params, self.sample_rate, self.noise = (
+            clips,
+            denoiser,
+            params,
+            sample_rate,
+            noise,
+        )
+        self.frontend: SpectralFrontend = denoiser.frontend
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.clips.clean, self.clips.lengths] + ([] if self.noise else [self.clips.noisy])
+
+    def share(self, rank: int, size: int) -> "AudioTask":
+        return AudioTask(self.clips.subset(slice(rank, None, size)), self.denoiser, self.params, self.sample_rate)
+
+    def fresh_noisy(self, rows: torch.Tensor, step: int) -> tuple[torch.Tensor, np.ndarray]:
+        """The clean clips at `rows` with new noise for `step`, and the SNR drawn for each (dB)."""
+        low, high = self.params.snr_db
+        noisy = self.clips.clean[rows].clone()
+        snrs = np.empty(len(rows))
+        for i, row in enumerate(rows.tolist()):
+            rng = np.random.default_rng([self.params.seed, step + 1, row])  # step -1 is the fit's
+            length = int(self.clips.lengths[row])
+            clean = noisy[i, :length].double().numpy()
+            snrs[i] = rng.uniform(low, high)
+            noise = self.noise(self.clips.clips[row], length, self.sample_rate, rng)
+            noisy[i, :length] = torch.from_numpy(clean + scale_to_snr(clean, noise, snrs[i]))
+        return noisy, snrs
+
+    def batch(self, rows: torch.Tensor, step: int, device: torch.device, precision: str) -> tuple[torch.Tensor, ...]:
+        noisy = self.fresh_noisy(rows, step)[0] if self.noise else self.clips.noisy[rows]
+        return self.clips.clean[rows].to(device), noisy.to(device), self.clips.lengths[rows].to(device)
+
+    def training_inputs(self) -> list[torch.Tensor]:
+        """Noisy mel power of up to 256 training clips, unpadded, as the model will see them (for the
+        dataset normalisation): the mix stage's copies, or fresh noise from a step no batch uses."""
+        rows = torch.arange(min(len(self), _FIT_CLIPS))
+        noisy = self.fresh_noisy(rows, _FIT_STEP)[0] if self.noise else self.clips.noisy[rows]
+        lengths = self.clips.lengths[rows].tolist()
+        return [self._mel(audio[None, :length]) for audio, length in zip(noisy, lengths, strict=True)]
+
+    def _mel(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.frontend.mel(self.frontend.stft(audio).abs().square())
+
+    def _frames_in_clip(self, lengths: torch.Tensor, frames: int) -> torch.Tensor:
+        """(batch, 1, frames) True where a frame's centre lies within its clip, not in the padding."""
+        return (torch.arange(frames, device=lengths.device) * self.frontend.hop_length < lengths[:, None])[:, None]
+
+    def _errors(
+        self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The squared errors (batch, rows, frames), the mask of frames within each clip, and for
+        `compressed_si_sdr` each clip's SI-SDR (else None)."""
+        clean, noisy, lengths = batch
+        clip_si_sdr = None
+        noisy_spectrum = self.frontend.stft(noisy)
+        noisy_magnitude = noisy_spectrum.abs()
+        noisy_mel = self.frontend.mel(noisy_magnitude.square())
+        with autocast(precision, noisy.device):
+            output = model(noisy_mel)
+        output = output.float()
+        clean_magnitude = self.frontend.stft(clean).abs()
+        if self.params.loss in ("compressed", "compressed_si_sdr"):
+            gain = self.frontend.magnitude_gain(self.denoiser.power_gain(output, noisy_mel))
+            errors = (compress(gain * noisy_magnitude) - compress(clean_magnitude)).square()
+            if self.params.loss == "compressed_si_sdr":
+                denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
+                clip_si_sdr = si_sdr(denoised, clean, lengths)
+        else:
+            ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel)
+            errors = (output - ideal).square()
+        return errors, self._frames_in_clip(lengths, errors.shape[-1]).expand_as(errors), clip_si_sdr
+
+    def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
+        errors, inside, clip_si_sdr = self._errors(model, batch, precision)
+        loss = _clip_means(errors, inside).mean()
+        return loss if clip_si_sdr is None else loss - _SI_SDR_WEIGHT * clip_si_sdr.mean()
+
+    @torch.no_grad()
+    def error(self, model: torch.nn.Module, batch_size: int, device: torch.device, precision: str) -> tuple[float, int]:
+        """The sum over clips of each clip's mean squared error and the number of clips, in evaluation mode
+        (the SI-SDR term of `compressed_si_sdr` is left out: validation compares one quantity across losses)."""
+        model.eval()
+        total, count = 0.0, 0
+        for start in range(0, len(self), batch_size):
+            rows = torch.arange(start, min(start + batch_size, len(self)))
+            errors, inside, _ = self._errors(model, self.batch(rows, 0, device, precision), precision)
+            total += _clip_means(errors, inside).sum().item()
+            count += len(rows)
+        return total, count
+
+    def identity_loss(self) -> float:
+        """The loss of taking the noisy input as the output (a gain of 1 everywhere)."""
+        device = self.denoiser.db_mean.device
+        total, count = self.error(_Identity(self.denoiser), len(self), device, "fp32")
+        return total / count
+
+
+class _Identity(torch.nn.Module):
+    """A stand-in network whose output is the gain 1: the noisy input unchanged."""
+
+    def __init__(self, denoiser: SpectralDenoiser):
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, mel_power: torch.Tensor) -> torch.Tensor:
+        if self.denoiser.target == "mask":
+            return torch.ones_like(mel_power)
+        noisy_db = self.denoiser.floored_db(mel_power)
+        return self.denoiser.normalise(noisy_db, noisy_db)  # the noisy dB itself, as a mapping

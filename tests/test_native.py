@@ -1,0 +1,217 @@
+"""The native track: spectrograms made in PyTorch as in NumPy, a mask in [0, 1] at every frame, fresh
+noise at its drawn SNR and the same for the same step, and training that resumes bit for bit."""
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import REPO, small_features, tone, tone_clips, train_params
+
+from audiomnist_denoise.audio.reconstruct import _mel_gain_to_linear
+from audiomnist_denoise.data.noise import NoiseMaker, snr_db
+from audiomnist_denoise.denoise import NATIVE_WINDOW_FRAMES, denoise_audio
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.evaluation.methods import estimate_clean_mel
+from audiomnist_denoise.evaluation.metrics import si_sdr as metric
+from audiomnist_denoise.features.spectrogram import mel_power
+from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
+from audiomnist_denoise.model.spectral import SpectralDenoiser
+from audiomnist_denoise.params import parse_params
+from audiomnist_denoise.training.audio import AudioTask, si_sdr
+from audiomnist_denoise.training.loop import Trainer
+from audiomnist_denoise.training.resume import ResumePoint
+
+CPU = torch.device("cpu")
+FEATURES = small_features()
+RATE = FEATURES.sample_rate
+
+
+def denoiser(target="mask", normalisation="dataset", output="sigmoid", seed=0) -> SpectralDenoiser:
+    torch.manual_seed(seed)
+    return SpectralDenoiser(FEATURES, [4, 8], target, normalisation, output)
+
+
+def test_the_frontend_makes_librosas_mel_power_and_spreads_gains_as_numpy_does():
+    audio = tone(0.3, RATE, 220)
+    frontend = denoiser().frontend
+    mel = frontend.mel(frontend.stft(torch.from_numpy(audio)[None]).abs().square())[0].double().numpy()
+    expected = mel_power(audio, FEATURES)
+    np.testing.assert_allclose(mel, expected, rtol=1e-3, atol=1e-6 * expected.max())
+    gain = np.random.default_rng(0).uniform(0.01, 1, size=expected.shape)
+    spread = frontend.magnitude_gain(torch.from_numpy(gain).float()[None])[0].double().numpy()
+    np.testing.assert_allclose(spread, np.sqrt(np.clip(_mel_gain_to_linear(gain, FEATURES), 0, 1)), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "target, normalisation, output",
+    [
+        ("mask", "dataset", "sigmoid"),
+        ("mask", "per_clip", "sigmoid"),
+        ("mapping", "per_clip", "sigmoid"),
+        ("mapping", "dataset", "linear"),
+    ],
+)
+def test_the_gain_lies_in_0_1_at_every_frame_of_any_length(target, normalisation, output):
+    model = denoiser(target, normalisation, output).eval()
+    for frames in (1, 7, 33):
+        mel = torch.rand(2, FEATURES.n_mels, frames) + 1e-3
+        gain = model.gain(mel)
+        assert gain.shape == mel.shape
+        assert torch.all((gain >= 0) & (gain <= 1))
+
+
+def test_the_estimate_is_the_gain_on_the_noisy_mel_and_survives_the_checkpoint(tmp_path):
+    model = denoiser().eval()
+    noisy = mel_power(tone(0.4, RATE, 300) + 0.05 * np.random.default_rng(1).standard_normal(6400), FEATURES)
+    (estimate,) = estimate_clean_mel(model, [noisy], FEATURES, CPU)
+    assert estimate.shape == noisy.shape and np.all(estimate <= noisy) and np.all(estimate >= 0)
+    config = {
+        "model": {
+            "input": "native",
+            "target": "mask",
+            "normalisation": "dataset",
+            "channels": [4, 8],
+            "output": "sigmoid",
+        },
+        "features": FEATURES.model_dump(),
+    }
+    model.db_mean.fill_(-20.0)  # the fitted normalisation is part of the saved model
+    save_checkpoint(tmp_path / "model.pt", model, config)
+    loaded, _ = load_checkpoint(tmp_path / "model.pt")
+    assert isinstance(loaded, SpectralDenoiser) and loaded.db_mean.item() == -20.0
+    mel = torch.from_numpy(noisy).float()[None]
+    assert torch.equal(loaded.gain(mel), model.gain(mel))
+
+
+def fresh_task(clips, **changes) -> AudioTask:
+    params = train_params(**({"noise": "fresh", "loss": "compressed", "snr_db": [-10.0, 5.0]} | changes))
+    return AudioTask(clips, denoiser(), params, RATE, NoiseMaker("white"))
+
+
+def test_fresh_noise_hits_its_drawn_snr_and_repeats_for_the_same_seed_and_step():
+    clips = tone_clips(6)
+    task = fresh_task(clips)
+    rows = torch.tensor([4, 1, 3])
+    noisy, snrs = task.fresh_noisy(rows, step=5)
+    assert np.all((snrs >= -10) & (snrs <= 5)) and len(set(snrs)) == 3
+    for i, row in enumerate(rows.tolist()):
+        length = int(clips.lengths[row])
+        clean = clips.clean[row, :length].double().numpy()
+        assert abs(snr_db(clean, noisy[i, :length].double().numpy() - clean) - snrs[i]) < 0.05
+        assert torch.all(noisy[i, length:] == 0)  # the padding stays silent
+    again, again_snrs = fresh_task(clips).fresh_noisy(rows, step=5)
+    assert torch.equal(again, noisy) and np.array_equal(again_snrs, snrs)
+    alone, _ = task.fresh_noisy(torch.tensor([3]), step=5)  # the same whichever batch or process draws it
+    assert torch.equal(alone[0], noisy[2])
+    assert not torch.equal(task.fresh_noisy(rows, step=6)[0], noisy)
+    assert not torch.equal(fresh_task(clips, seed=1).fresh_noisy(rows, step=5)[0], noisy)
+
+
+def test_the_identity_scores_no_gain_and_the_loss_ignores_padding():
+    clips = tone_clips(4)
+    task = fresh_task(clips)
+    batch = task.batch(torch.arange(4), 0, CPU, "fp32")
+    loss = task.loss(denoiser(), batch, "fp32")
+    assert torch.isfinite(loss) and loss > 0
+    fixed = AudioTask(clips, denoiser(), train_params(loss="compressed"), RATE)
+    assert fixed.identity_loss() > 0
+    padded = AudioTask(clips.subset(torch.tensor([0])), denoiser(), train_params(loss="compressed"), RATE)
+    longer = clips.subset(torch.tensor([0]))
+    longer = type(longer)(
+        torch.nn.functional.pad(longer.clean, (0, 999)),
+        torch.nn.functional.pad(longer.noisy, (0, 999)),
+        longer.lengths,
+        longer.clips,
+    )
+    model = denoiser().eval()
+    first = padded.error(model, 1, CPU, "fp32")
+    second = AudioTask(longer, model, train_params(loss="compressed"), RATE).error(model, 1, CPU, "fp32")
+    assert first[1] == second[1] == 1
+    assert second[0] == pytest.approx(first[0], rel=0.05)  # padding frames add no error of their own
+
+
+RUN = dict(epochs=2, batch_size=4, val_every=2, schedule="cosine", warmup_steps=1, noise="fresh", loss="compressed")
+
+
+def native_trainer() -> Trainer:
+    model = denoiser()
+    train = AudioTask(tone_clips(10), model, train_params(**RUN), RATE, NoiseMaker("white"))
+    model.fit_normalisation(train.training_inputs())
+    val = AudioTask(tone_clips(4, seed=7), model, train_params(**RUN), RATE)
+    return Trainer(model, train, val, train_params(**RUN), CPU)
+
+
+class Stopped(Exception):
+    pass
+
+
+def test_training_on_fresh_noise_resumes_bit_identical(tmp_path):
+    expected, result = native_trainer().run(lambda *_: None)
+    assert result.steps == 6 and result.best_val_loss < result.identity_val_loss
+    for stop in (1, 3, 5):
+        saved = ResumePoint(tmp_path / f"stop{stop}.pt")
+
+        def save_and_stop(state, fingerprint, saved=saved):
+            saved.save(state, fingerprint)
+            raise Stopped
+
+        with pytest.raises(Stopped):
+            native_trainer().run(lambda *_: None, save=save_and_stop, save_every=stop)
+        second = native_trainer()
+        state, _ = saved.load(second.fingerprint)
+        second.load_state_dict(state)
+        model, _ = second.run(lambda *_: None)
+        for (name, a), b in zip(expected.state_dict().items(), model.state_dict().values(), strict=True):
+            assert torch.equal(a, b), f"{name} differs after a resume at step {stop}"
+
+
+def defaults() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.mark.parametrize(
+    "model, train, message",
+    [
+        ({"input": "resized", "target": "mask"}, {}, "model.target mask needs model.input native"),
+        ({"input": "resized"}, {"noise": "fresh"}, "train.noise fresh needs model.input native"),
+        ({"input": "resized"}, {"loss": "compressed"}, "train.loss compressed needs model.input native"),
+        ({"input": "native", "target": "mask", "output": "linear"}, {}, "needs model.output sigmoid"),
+        (
+            {"input": "native", "target": "mapping", "normalisation": "dataset", "output": "sigmoid"},
+            {},
+            "needs model.output linear",
+        ),
+        ({"input": "native"}, {"snr_db": [6.0, -12.0]}, r"train.snr_db \[6.0, -12.0\] must be \[low, high\]"),
+    ],
+)
+def test_params_refuse_a_mix_of_the_two_tracks(model, train, message):
+    raw = defaults()
+    raw["model"] |= {"input": "resized", "target": "mapping", "normalisation": "per_clip"} | model
+    raw["train"] |= {"loss": "mse", "noise": "fixed"} | train
+    parse_params(defaults())  # the defaults themselves are valid
+    with pytest.raises(PipelineError, match=message):
+        parse_params(raw)
+
+
+def test_denoise_reads_a_recording_longer_than_its_windows_with_a_native_model():
+    seconds = 2.5 * NATIVE_WINDOW_FRAMES * FEATURES.hop_length / RATE  # several cross-faded windows
+    rng = np.random.default_rng(0)
+    clean = np.concatenate([tone(0.5, RATE, 200 + 50 * k, k) for k in range(int(seconds / 0.5) + 1)])
+    noisy = np.stack([clean, clean[::-1]], axis=1) + 0.02 * rng.standard_normal((len(clean), 2)).astype(np.float32)
+    denoised = denoise_audio(noisy, 22050, denoiser().eval(), FEATURES, "mask", CPU)
+    assert denoised.shape == noisy.shape and denoised.dtype == np.float32 and np.all(np.isfinite(denoised))
+
+
+def test_the_training_si_sdr_is_the_metrics_over_each_clips_own_samples():
+    rng = np.random.default_rng(3)
+    clean = [tone(0.2, RATE, 180), tone(0.3, RATE, 260)]
+    noisy = [audio + 0.1 * rng.standard_normal(len(audio)).astype(np.float32) for audio in clean]
+    longest = max(len(audio) for audio in clean)
+    padded = [torch.from_numpy(np.stack([np.pad(a, (0, longest - len(a))) for a in group])) for group in (noisy, clean)]
+    values = si_sdr(*padded, torch.tensor([len(audio) for audio in clean]))
+    expected = [metric(reference, estimate) for reference, estimate in zip(clean, noisy, strict=True)]
+    np.testing.assert_allclose(values.numpy(), expected, atol=1e-3)
+    task = fresh_task(tone_clips(4), loss="compressed_si_sdr")
+    batch = task.batch(torch.arange(4), 0, CPU, "fp32")
+    plain = fresh_task(tone_clips(4)).loss(denoiser(), batch, "fp32")
+    assert task.loss(denoiser(), batch, "fp32") < plain  # the SI-SDR term is subtracted
