@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.evaluation.methods import SAMPLE_SOURCES
 from audiomnist_denoise.layout import (
     EVAL_METRICS,
     EVAL_PLOTS,
@@ -18,17 +19,22 @@ from audiomnist_denoise.layout import (
     SAMPLE_FIGURES,
     SAMPLES,
     SPLIT_METRICS,
+    SWEEP_PLOTS,
     TRAINING_METRICS,
 )
+from audiomnist_denoise.reporting.names import QUALITY
 from audiomnist_denoise.reporting.report import ReportInputs, write_report
 
 OUTPUT = Path("report/index.html")
 INPUTS = ReportInputs(
+    quality=EVAL_METRICS,
+    sweep={metric: SWEEP_PLOTS / f"{metric}.csv" for metric in QUALITY},
     metrics={"Evaluation": EVAL_METRICS, "Training": TRAINING_METRICS, "Split": SPLIT_METRICS},
     loss_curves={"train": LOSS_CURVES / "train/loss.tsv", "val": LOSS_CURVES / "val/loss.tsv"},
     group_tables={group: EVAL_PLOTS / name for group, name in GROUP_TABLES.items()},
     sample_figures=SAMPLE_FIGURES,
     sample_audio=SAMPLES,
+    sample_sources=SAMPLE_SOURCES,
 )
 
 

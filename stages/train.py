@@ -13,6 +13,7 @@ running it, and a `persist: true` output would switch off DVC's run cache for th
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -99,7 +100,10 @@ def train(params: Params, world: World, device: torch.device) -> str:
 
         for step, values in trainer.history:  # the steps before a resume: the curve has no gap
             log_values(step, values)
+        started = time.perf_counter()
         model, result = trainer.run(log_values, bar, resume_point.save, params.train.checkpoint_every)
+        # the machine's speed, not the model's: for `dvc exp show`; `make check` shows it without comparing
+        live.log_metric("train_seconds", round(time.perf_counter() - started, 1), plot=False)
         live.log_metric("val/best_loss", result.best_val_loss, plot=False)
         live.log_metric("val/identity_loss", result.identity_val_loss, plot=False)
     config = {

@@ -111,6 +111,7 @@ def train_params(**changes) -> TrainParams:
         checkpoint_every=0,
         nproc=1,
         loss="mse",
+        si_sdr_weight=0.003,
         noise="fixed",
         snr_db=[-12.0, 6.0],
     )

@@ -43,6 +43,13 @@ def test_counts_and_model_free_metrics_must_match_more_closely():
     assert not compare(EVAL, EVAL | {"test.noisy.stoi": 0.745}, "eval")[3].ok
 
 
+def test_the_training_time_is_shown_but_not_judged_and_the_loss_still_is():
+    committed = {"train_seconds": 276.3, "train": {"loss": 0.05}}
+    slower = compare(committed, {"train_seconds": 901.0, "train": {"loss": 0.05}}, "train")
+    assert [c.ok for c in slower] == [True, True] and "not judged" in slower[0].row()
+    assert not compare(committed, {"train_seconds": 276.3, "train": {"loss": 0.5}}, "train")[1].ok
+
+
 def test_a_metric_missing_from_either_side_fails():
     fresh = {k: v for k, v in EVAL.items() if k != "test.mse"} | {"test.extra_mse": 1.0}
     assert sorted(c.name for c in compare(EVAL, fresh, "eval") if not c.ok) == ["eval:test.extra_mse", "eval:test.mse"]

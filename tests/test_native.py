@@ -211,7 +211,15 @@ def test_the_training_si_sdr_is_the_metrics_over_each_clips_own_samples():
     values = si_sdr(*padded, torch.tensor([len(audio) for audio in clean]))
     expected = [metric(reference, estimate) for reference, estimate in zip(clean, noisy, strict=True)]
     np.testing.assert_allclose(values.numpy(), expected, atol=1e-3)
-    task = fresh_task(tone_clips(4), loss="compressed_si_sdr")
-    batch = task.batch(torch.arange(4), 0, CPU, "fp32")
-    plain = fresh_task(tone_clips(4)).loss(denoiser(), batch, "fp32")
-    assert task.loss(denoiser(), batch, "fp32") < plain  # the SI-SDR term is subtracted
+    batch = fresh_task(tone_clips(4)).batch(torch.arange(4), 0, CPU, "fp32")
+    network = denoiser()
+    plain = fresh_task(tone_clips(4)).loss(network, batch, "fp32").item()
+    losses = {
+        weight: fresh_task(tone_clips(4), loss="compressed_si_sdr", si_sdr_weight=weight).loss(network, batch, "fp32")
+        for weight in (0.0, 0.01, 0.03)
+    }
+    assert losses[0.0].item() == pytest.approx(plain)
+    # the SI-SDR term is subtracted in proportion to its weight: both weights see the same mean SI-SDR
+    mean_si_sdr = (plain - losses[0.01].item()) / 0.01
+    assert (plain - losses[0.03].item()) / 0.03 == pytest.approx(mean_si_sdr, rel=1e-3)
+    assert mean_si_sdr != pytest.approx(0.0, abs=0.1)

@@ -12,12 +12,16 @@ import soundfile as sf
 from matplotlib.figure import Figure
 
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.evaluation.methods import METHODS, SAMPLE_SOURCES
+from audiomnist_denoise.evaluation.speech import METRICS
+from audiomnist_denoise.reporting.names import CEILINGS, METHOD_LABELS, QUALITY
 from audiomnist_denoise.reporting.report import ReportInputs, build_report, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = {"digit": ["0", "1"], "speaker": ["07", "12"], "gender": ["female", "male"]}
 CLIPS = ["0_07_1", "1_12_0"]
-SOURCES = ("clean", "noisy", "denoised")
+SOURCES = ("clean", "noisy", "unet_mask", "oracle_mask")
+SWEEP_METHODS = ["noisy", "unet_mask", "oracle_mask"]
 # A script, stylesheet, image or sound from elsewhere: an http(s) or protocol-relative src, href or CSS url().
 EXTERNAL_REFERENCE = re.compile(r"""(?:(?:src|href)\s*=|url\()\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
@@ -25,9 +29,20 @@ EXTERNAL_REFERENCE = re.compile(r"""(?:(?:src|href)\s*=|url\()\s*["']?\s*(?:http
 def _write_inputs(root: Path) -> ReportInputs:
     """Small stand-ins for every pipeline output the report reads, under `root`."""
     (root / "metrics").mkdir(parents=True)
+    quality = {  # the ceiling scores best, and unet_mask is the best method on all but ESTOI
+        "noisy": {"si_sdr": -8.0, "pesq": 1.03, "stoi": 0.739, "estoi": 0.478},
+        "unet_mask": {"si_sdr": 7.5432, "pesq": 1.4567, "stoi": 0.7961, "estoi": 0.47},
+        "oracle_mask": {"si_sdr": 9.8765, "pesq": 2.9512, "stoi": 0.961, "estoi": 0.9},
+    }
     (root / "metrics/eval.json").write_text(
-        json.dumps({"test.mse": 0.0123, "test.mse_ratio": 0.4321, "test.clips": 20})
+        json.dumps({"test": {"mse": 0.0123, "mse_ratio": 0.4321, "clips": 20} | quality})
     )
+    sweep = {}
+    for metric in QUALITY:
+        sweep[metric] = root / f"sweep/{metric}.csv"
+        sweep[metric].parent.mkdir(exist_ok=True)
+        rows = "".join(f"{snr},{snr / 10},{snr / 5},{snr}\n" for snr in (5, -5, 0))  # unsorted
+        sweep[metric].write_text(f"snr_db,{','.join(SWEEP_METHODS)}\n{rows}")
     (root / "metrics/train.json").write_text(json.dumps({"train": {"loss": 0.0456}, "val": {"best_loss": 0.0789}}))
     curves = {}
     for split, steps in (("train", range(1, 11)), ("val", range(5, 11, 5))):
@@ -49,11 +64,14 @@ def _write_inputs(root: Path) -> ReportInputs:
         for source in SOURCES:
             sf.write(root / f"audio/{clip}_{source}.wav", np.zeros(160, np.float32), 16000, subtype="FLOAT")
     return ReportInputs(
+        quality=root / "metrics/eval.json",
+        sweep=sweep,
         metrics={"Evaluation": root / "metrics/eval.json", "Training": root / "metrics/train.json"},
         loss_curves=curves,
         group_tables=tables,
         sample_figures=root / "figures",
         sample_audio=root / "audio",
+        sample_sources=SOURCES,
     )
 
 
@@ -68,7 +86,8 @@ def test_the_page_holds_the_metrics_charts_and_sounds_inline(inputs, tmp_path):
     page = output.read_text()
     for value in ("0.0123", "0.4321", "20", "0.0456", "0.0789", "train.loss", "val.best_loss"):
         assert f">{value}<" in page  # a table cell of its own
-    charts = 1 + len(GROUPS) + len(CLIPS)  # the loss curves, a bar chart per group table, a figure per sample
+    # the loss curves, a chart per sweep metric, a bar chart per group table, a figure per sample
+    charts = 1 + len(QUALITY) + len(GROUPS) + len(CLIPS)
     assert page.count('<img src="data:image/png;base64,') == charts
     assert page.count('<audio controls preload="metadata" src="data:audio/wav;base64,') == len(CLIPS) * len(SOURCES)
     assert 'class="missing"' not in page
@@ -78,28 +97,34 @@ def test_the_page_holds_the_metrics_charts_and_sounds_inline(inputs, tmp_path):
 
 
 def test_a_missing_input_is_a_note_on_the_page(inputs):
-    inputs.metrics["Evaluation"].unlink()
+    inputs.metrics["Evaluation"].unlink()  # also the speech-quality table's input
     inputs.metrics["Training"].write_text('{"train": {"lo')  # caught halfway through a rewrite
+    inputs.sweep["pesq"].unlink()
     inputs.loss_curves["val"].unlink()
     inputs.group_tables["speaker"].write_text("speaker,mse\n07,0.1\n")  # no identity_mse column
-    (inputs.sample_audio / f"{CLIPS[0]}_denoised.wav").unlink()
+    (inputs.sample_audio / f"{CLIPS[0]}_unet_mask.wav").unlink()
     page = build_report(inputs)
-    assert page.count('class="missing"') == 5
-    assert f"{inputs.metrics['Evaluation']} not found" in page
+    assert page.count('class="missing"') == 7
+    assert page.count(f"{inputs.metrics['Evaluation']} not found") == 2
+    assert f"{inputs.sweep['pesq']} not found" in page
     assert f"{inputs.metrics['Training']} could not be read (JSONDecodeError)" in page
     assert f"{inputs.loss_curves['val']} not found" in page
     assert "has no column identity_mse, clips" in page
-    assert f"{CLIPS[0]}_denoised.wav not found" in page
-    assert page.count("data:image/png;base64,") == 1 + len(GROUPS) - 1 + len(CLIPS)  # train curve still drawn
+    assert f"{CLIPS[0]}_unet_mask.wav not found" in page
+    charts = 1 + len(QUALITY) - 1 + len(GROUPS) - 1 + len(CLIPS)  # the train curve is still drawn
+    assert page.count("data:image/png;base64,") == charts
 
 
 def test_no_input_at_all_is_an_error(inputs, tmp_path):
     empty = ReportInputs(
+        quality=tmp_path / "nowhere.json",
+        sweep={"stoi": tmp_path / "no-sweep.csv"},
         metrics={"Evaluation": tmp_path / "nowhere.json"},
         loss_curves={},
         group_tables={},
         sample_figures=tmp_path / "no-figures",
         sample_audio=tmp_path / "no-audio",
+        sample_sources=SOURCES,
     )
     with pytest.raises(PipelineError, match="no pipeline outputs to report"):
         write_report(empty, tmp_path / "index.html")
@@ -113,3 +138,32 @@ def test_the_script_fails_in_one_line_where_nothing_was_built(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error: no pipeline outputs to report")
     assert result.stderr.count("\n") == 1
+
+
+def test_the_page_opens_with_the_methods_table_then_the_sweep_then_the_samples(inputs):
+    page = build_report(inputs)
+    order = ["Speech quality per method", "Speech quality against SNR", "<h2>Samples", "Loss curves", "All metrics"]
+    positions = [page.index(heading) for heading in order]
+    assert positions == sorted(positions)
+    table = page[positions[0] : positions[1]]
+    assert table.count("<tr") == 1 + 3  # header, then noisy, unet_mask and the ceiling
+    assert table.index("<code>noisy</code>") < table.index("<code>unet_mask</code>") < table.index("oracle_mask")
+    for value in ("7.54", "1.457", "0.796"):  # unet_mask's best scores, each to its metric's precision
+        assert f'<td class="number best">{value}</td>' in table
+    assert '<td class="number best">0.478</td>' in table  # ESTOI: noisy beats unet_mask
+    assert '<tr class="ceiling">' in table and '<td class="number">9.88</td>' in table  # not marked best
+
+
+def test_each_sample_plays_every_source_in_order(inputs):
+    page = build_report(inputs)
+    samples = page[page.index("<h2>Samples") : page.index("Loss curves")]
+    for clip in CLIPS:
+        block = samples[samples.index(f"<h3>{clip}</h3>") :]
+        positions = [block.index(f"<div>{source}<audio") for source in SOURCES]
+        assert positions == sorted(positions)
+
+
+def test_every_method_has_a_label_in_the_evaluation_order():
+    assert tuple(METHOD_LABELS) == METHODS
+    assert set(CEILINGS) <= set(METHODS) and tuple(QUALITY) == METRICS
+    assert SAMPLE_SOURCES == ("clean", *METHODS)

@@ -1,4 +1,4 @@
-"""Audio samples: which test clips are chosen, Griffin-Lim, the way back from images, and the stage."""
+"""Audio samples: which test clips are chosen, Griffin-Lim, and the stage that writes every method's output."""
 
 import subprocess
 import sys
@@ -12,12 +12,13 @@ import soundfile as sf
 import yaml
 from conftest import DIGITS, REPO, griffin_lim, make_corpus, mel_db, tone
 
-from audiomnist_denoise.audio.reconstruct import db_range, denoised_power, image_db
+from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data import tts
+from audiomnist_denoise.data.corpus import parse_clip_path
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.evaluation.methods import SAMPLE_SOURCES
 from audiomnist_denoise.features.cache import build_feature_cache, read_index
-from audiomnist_denoise.features.spectrogram import forward
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import load_params
@@ -115,41 +116,6 @@ def test_griffin_lim_reconstructs_clean_speech_within_the_stated_bound():
     assert spectral_convergence(SPEECH, np.zeros_like(SPEECH)) == pytest.approx(1.0)
 
 
-def index_row(spectrogram, noisy_db_max: float) -> pd.Series:
-    return pd.Series(
-        {
-            "frames": spectrogram.frames,
-            "clean_db_min": spectrogram.db_min,
-            "clean_db_max": spectrogram.db_max,
-            "noisy_db_min": noisy_db_max - 30.0,
-            "noisy_db_max": noisy_db_max,
-        }
-    )
-
-
-def test_a_perfect_prediction_comes_back_as_the_clean_mel_power():
-    """A clean clip's range is [peak - top_db, peak], so with the noisy peak equal to the clean one
-    the prediction window is the clean range and the clean image returns the clean mel power."""
-    clean = forward(SPEECH, SETTINGS, "speech")
-    row = index_row(clean, noisy_db_max=clean.db_max)
-    assert db_range(row, "denoised", SETTINGS) == pytest.approx(db_range(row, "clean", SETTINGS))
-    cached = clean.image.astype(np.float16).astype(np.float32)
-    power = denoised_power(cached, row, SETTINGS)
-    expected_db = mel_db(SPEECH, SETTINGS)
-    assert power.shape == expected_db.shape
-    back_db = librosa.power_to_db(power, ref=1.0, amin=1e-10)
-    assert np.mean(np.abs(back_db - expected_db)) < 1.5  # docs/method.md's bound for the 112 x 112 round trip
-    np.testing.assert_allclose(back_db, image_db(cached, row, "clean", SETTINGS), atol=1e-3)
-
-
-def test_each_image_is_undone_with_its_own_range():
-    row = index_row(forward(SPEECH, SETTINGS, "speech"), noisy_db_max=10.0)
-    assert db_range(row, "noisy", SETTINGS) == (-20.0, 10.0)
-    assert db_range(row, "denoised", SETTINGS) == (10.0 - SETTINGS.top_db, 10.0)
-    with pytest.raises(ValueError, match="source must be one of clean, noisy, denoised"):
-        db_range(row, "enhanced", SETTINGS)
-
-
 STAGE_SETTINGS = DEFAULTS.features.model_copy(
     update={
         "sample_rate": 8000,
@@ -196,23 +162,29 @@ def run_stage(project: Path, count: int) -> subprocess.CompletedProcess:
 def test_stage_writes_wavs_and_figures_of_test_clips(stage_project):
     result = run_stage(stage_project, count=2)
     assert result.returncode == 0, result.stderr
-    assert "2 test clips" in result.stderr
+    assert "2 test clips, each as 10 wavs" in result.stderr
     samples, figures = stage_project / "samples", stage_project / "plots" / "samples"
     clip_ids = sorted(path.stem for path in figures.glob("*.png"))
     assert len(clip_ids) == 2 and all(clip_id.split("_")[1] == TEST_SPEAKER for clip_id in clip_ids)
     assert len({clip_id.split("_")[0] for clip_id in clip_ids}) == 2  # two digits
-    suffixes = ("_clean.wav", "_noisy.wav", "_denoised.wav")
+    suffixes = [f"_{source}.wav" for source in SAMPLE_SOURCES]  # the clean clip and every method's output
     assert sorted(path.name for path in samples.iterdir()) == sorted(f"{c}{s}" for c in clip_ids for s in suffixes)
     assert sorted(path.name for path in figures.iterdir()) == [f"{c}.png" for c in clip_ids]
     durations = read_index(stage_project / "data/features").set_index("clip_id")["duration"]
     for clip_id in clip_ids:
         assert (figures / f"{clip_id}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        for source in ("clean", "noisy", "denoised"):
+        for source in SAMPLE_SOURCES:
             path = samples / f"{clip_id}_{source}.wav"
             info = sf.info(path)
             assert info.samplerate == STAGE_SETTINGS.sample_rate and info.channels == 1 and info.subtype == "FLOAT"
             assert abs(info.frames - round(durations[clip_id] * STAGE_SETTINGS.sample_rate)) <= 2
             assert np.all(np.isfinite(sf.read(path)[0]))
+        clip = parse_clip_path(Path(clip_id.split("_")[1]) / f"{clip_id}.wav")
+        for source, root in (("clean", "data/raw"), ("noisy", "data/noisy")):  # the inputs, as they are
+            expected = load_resampled(stage_project / root / clip.path, STAGE_SETTINGS.sample_rate)[0]
+            np.testing.assert_allclose(sf.read(samples / f"{clip_id}_{source}.wav")[0], expected, atol=1e-7)
+        outputs = [sf.read(samples / f"{clip_id}_{source}.wav")[0] for source in SAMPLE_SOURCES]
+        assert len({output.tobytes() for output in outputs}) == len(SAMPLE_SOURCES)  # each method its own
 
 
 def test_stage_refuses_more_samples_than_test_clips(stage_project):

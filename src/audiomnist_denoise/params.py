@@ -171,8 +171,11 @@ class TrainParams(Section):
     loss: Literal["mse", "compressed", "compressed_si_sdr"] = Field(
         description="`mse`: between the model's output and its ideal (the clean image, or the ideal ratio mask); "
         "`compressed`: between the denoised and the clean STFT magnitude, each to the power 0.3; "
-        "`compressed_si_sdr`: that, less the SI-SDR of the denoised audio (noisy phase) in a small weight "
+        "`compressed_si_sdr`: that, less `si_sdr_weight` times the SI-SDR of the denoised audio (noisy phase) "
         "(native input only)"
+    )
+    si_sdr_weight: float = Field(
+        ge=0, le=1, description="per dB of SI-SDR in the `compressed_si_sdr` loss (the compressed term is a few hundredths)"
     )
     noise: Literal["fixed", "fresh"] = Field(
         description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "

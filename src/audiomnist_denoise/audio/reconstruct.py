@@ -1,39 +1,12 @@
-"""From the model's images back to sound: mel power and dB at a clip's original shape, then
-audio as a gain on the noisy STFT (Griffin-Lim is in `griffinlim`), and the classical baseline.
-
-A cached clean or noisy image is undone with the dB range recorded for it in the
-feature index; a prediction has no range of its own and takes the window below the
-noisy peak (`features.prediction_db_range`).
-"""
+"""From a mel estimate back to sound as a gain on the noisy STFT, noisy phase kept (Griffin-Lim is in
+`griffinlim`), and the classical baseline."""
 
 import librosa
 import noisereduce
 import numpy as np
-import pandas as pd
 
-from ..features.spectrogram import inverse_db, inverse_power, mel_basis, mel_power, prediction_db_range, stft
+from ..features.spectrogram import mel_basis, mel_power, stft
 from ..params import FeatureParams
-
-SOURCES = ("clean", "noisy", "denoised")
-
-
-def db_range(row: pd.Series, source: str, settings: FeatureParams) -> tuple[float, float]:
-    """The (low, high) dB window that maps `source`'s image of the clip in index `row` back to dB."""
-    if source == "denoised":
-        return prediction_db_range(float(row["noisy_db_max"]), settings)
-    if source not in SOURCES:
-        raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
-    return float(row[f"{source}_db_min"]), float(row[f"{source}_db_max"])
-
-
-def image_db(image: np.ndarray, row: pd.Series, source: str, settings: FeatureParams) -> np.ndarray:
-    """`source`'s (H, W) image of the clip in index `row` as dB at its original (n_mels, frames)."""
-    return inverse_db(image, int(row["frames"]), *db_range(row, source, settings), settings)
-
-
-def denoised_power(prediction_image: np.ndarray, row: pd.Series, settings: FeatureParams) -> np.ndarray:
-    """A prediction for the clip in index `row` as mel power at its original (n_mels, frames)."""
-    return inverse_power(prediction_image, int(row["frames"]), *db_range(row, "denoised", settings), settings)
 
 
 def _mel_gain_to_linear(mel_gain: np.ndarray, settings: FeatureParams) -> np.ndarray:

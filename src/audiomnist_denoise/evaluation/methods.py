@@ -34,6 +34,7 @@ METHODS = (
     "oracle_griffinlim",
     "oracle_mask",
 )
+SAMPLE_SOURCES = ("clean", *METHODS)  # what the samples stage writes for each clip, in this order
 
 
 def estimate_clean_mel(

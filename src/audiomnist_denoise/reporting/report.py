@@ -1,5 +1,9 @@
 """An offline report: the pipeline's metrics, charts and audio samples as one self-contained HTML page.
 
+It leads with what a listener needs: each method's speech quality on the test clips, the
+same against the input's SNR, then every method's audio for each sample; the training
+curves, the spectrogram loss per group and every raw metric follow.
+
 `dvc plots show` writes pages that load Vega from a CDN, so on a machine without network
 their charts stay blank. This page holds everything inline instead: charts are PNGs drawn
 with matplotlib and embedded as base64 data URIs, audio as `data:audio/wav` URIs, styles in
@@ -22,9 +26,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FormatStrFormatter
 
-from ..audio.reconstruct import SOURCES
 from ..errors import PipelineError
 from ..fsutil import write_text_atomic
+from .names import CEILINGS, METHOD_LABELS, QUALITY
 from .plots import loss_bars
 
 log = logging.getLogger(__name__)
@@ -41,7 +45,9 @@ td.number { text-align: right; font-family: monospace; }
 caption { font-weight: 600; text-align: left; padding-bottom: .3em; }
 img { max-width: 100%; height: auto; }
 audio { width: 100%; }
-.players { display: grid; grid-template-columns: repeat(3, 1fr); gap: 1em; }
+.players { display: grid; grid-template-columns: repeat(5, 1fr); gap: .6em 1em; font-size: .9em; }
+tr.ceiling { color: #666; font-style: italic; background: #f6f6f6; }
+td.best { font-weight: bold; }
 .source, .missing { font-size: .9em; }
 .source { color: #666; }
 .missing { background: #fff4e5; border-left: 4px solid #f0a030; padding: .4em .8em; }
@@ -52,14 +58,18 @@ audio { width: 100%; }
 class ReportInputs:
     """Where the pipeline's outputs are. Any of them may be missing."""
 
+    quality: Path  # JSON with test.{method}.{metric} for the methods of names.METHOD_LABELS
+    sweep: dict[str, Path]  # metric of names.QUALITY -> CSV with column snr_db, then one per method
     metrics: dict[str, Path]  # table title -> JSON file of numbers, flat or nested
     loss_curves: dict[str, Path]  # series label -> TSV with columns step and loss
     group_tables: dict[str, Path]  # group column -> CSV with that column, then mse, identity_mse, clips
     sample_figures: Path  # folder of {clip_id}.png
-    sample_audio: Path  # folder of {clip_id}_{source}.wav, one per source in reconstruct.SOURCES
+    sample_audio: Path  # folder of {clip_id}_{source}.wav, one per source of sample_sources
+    sample_sources: tuple[str, ...]  # in the order the players are shown
 
     def any_present(self) -> bool:
-        files = [*self.metrics.values(), *self.loss_curves.values(), *self.group_tables.values()]
+        files = [self.quality, *self.sweep.values(), *self.metrics.values(), *self.loss_curves.values()]
+        files += self.group_tables.values()
         return any(path.is_file() for path in files) or any(self.sample_figures.glob("*.png"))
 
 
@@ -156,10 +166,74 @@ def _metrics_table(title: str, path: Path) -> str:
     return f"<table><caption>{caption}</caption>{rows}</table>"
 
 
+def _quality_table(path: Path) -> str:
+    metrics = flatten_metrics(_read_json(path))
+    methods = [method for method in METHOD_LABELS if f"test.{method}.{next(iter(QUALITY))}" in metrics]
+    if not methods:
+        raise _Unavailable(f"{path} has no speech-quality metrics (test.<method>.si_sdr)")
+    values = {(method, metric): metrics.get(f"test.{method}.{metric}") for method in methods for metric in QUALITY}
+    best = {
+        metric: max((values[method, metric] for method in methods if method not in CEILINGS), default=None)
+        for metric in QUALITY
+    }
+    header = "<tr><th>method</th>" + "".join(f"<th>{html.escape(name)}</th>" for name, _ in QUALITY.values())
+    rows = []
+    for method in methods:
+        cells = []
+        for metric, (_, spec) in QUALITY.items():
+            value = values[method, metric]
+            if value is None:
+                cells.append("<td>n/a</td>")
+                continue
+            best_class = " best" if method not in CEILINGS and value == best[metric] else ""
+            cells.append(f'<td class="number{best_class}">{format(value, spec)}</td>')
+        row_class = ' class="ceiling"' if method in CEILINGS else ""
+        label = f"<code>{html.escape(method)}</code>: {html.escape(METHOD_LABELS[method])}"
+        rows.append(f"<tr{row_class}><th>{label}</th>{''.join(cells)}</tr>")
+    caption = f"Speech quality on the test clips <code>{html.escape(str(path))}</code>"
+    return f"<table><caption>{caption}</caption>{header}</tr>{''.join(rows)}</table>"
+
+
+def quality_section(path: Path) -> str:
+    """The methods x metrics table: higher is better everywhere, the best method in bold, the ceilings in grey."""
+    note = (
+        "<p>Higher is better in every column. The best method per column is in bold; the grey rows are ceilings "
+        "(they use the clean recording), not methods.</p>"
+    )
+    return f"<h2>Speech quality per method</h2>{note}{_shown_or_noted(_quality_table, path)}"
+
+
+def sweep_png(table: pd.DataFrame, metric: str) -> bytes:
+    """One line per method against the input's SNR; the ceilings dashed."""
+    figure = Figure(figsize=(5.4, 3.6), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    for method in (method for method in METHOD_LABELS if method in table.columns):
+        style = "--" if method in CEILINGS else "-"
+        axes.plot(table["snr_db"], table[method], style, marker="o", markersize=3, label=method)
+    axes.set(xlabel="SNR of the input (dB)", ylabel=QUALITY[metric][0], title=f"{QUALITY[metric][0]} against SNR")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=7)
+    return _figure_png(figure)
+
+
+def _sweep_chart(metric: str, path: Path) -> str:
+    table = _parsed(path, pd.read_csv)
+    if "snr_db" not in table.columns:
+        raise _Unavailable(f"{path} has no column snr_db")
+    table = table.sort_values("snr_db")
+    return f"<div>{_image(sweep_png(table, metric), f'{metric} against SNR')}</div>"
+
+
+def sweep_section(files: dict[str, Path]) -> str:
+    """Each speech-quality metric against the SNR of the input, one chart per metric."""
+    charts = "".join(_shown_or_noted(_sweep_chart, metric, path) for metric, path in files.items())
+    return f'<h2>Speech quality against SNR</h2>{_source_line(*files.values())}<div class="tables">{charts}</div>'
+
+
 def metrics_section(files: dict[str, Path]) -> str:
     """One table of metric names and values per JSON file."""
     tables = "".join(f"<div>{_shown_or_noted(_metrics_table, title, path)}</div>" for title, path in files.items())
-    return f'<h2>Metrics</h2><div class="tables">{tables}</div>'
+    return f'<h2>All metrics</h2><div class="tables">{tables}</div>'
 
 
 def loss_curve_png(curves: dict[str, pd.DataFrame]) -> bytes:
@@ -218,21 +292,21 @@ def _png_file(path: Path) -> str:
     return _image(_parsed(path, Path.read_bytes), path.stem)
 
 
-def _sample(figure: Path, audio_folder: Path) -> str:
+def _sample(figure: Path, audio_folder: Path, sources: tuple[str, ...]) -> str:
     """The clip's figure, then a player per source; the clip id is the figure's name."""
     clip_id = figure.stem
     players = "".join(
-        f"<div>{source}{_shown_or_noted(_audio_player, audio_folder / f'{clip_id}_{source}.wav')}</div>"
-        for source in SOURCES
+        f"<div>{html.escape(source)}{_shown_or_noted(_audio_player, audio_folder / f'{clip_id}_{source}.wav')}</div>"
+        for source in sources
     )
     return f'<h3>{html.escape(clip_id)}</h3>{_shown_or_noted(_png_file, figure)}<div class="players">{players}</div>'
 
 
-def samples_section(figure_folder: Path, audio_folder: Path) -> str:
-    """Each sample's figure with players for its clean, noisy and denoised audio."""
+def samples_section(figure_folder: Path, audio_folder: Path, sources: tuple[str, ...]) -> str:
+    """Each sample's figure with a player for each source: the clean clip and every method's output."""
     figures = sorted(figure_folder.glob("*.png"))
     if figures:
-        body = "".join(_sample(figure, audio_folder) for figure in figures)
+        body = "".join(_sample(figure, audio_folder, sources) for figure in figures)
     else:
         body = _note(f"no sample figures in {figure_folder}")
     return f"<h2>Samples</h2>{_source_line(figure_folder, audio_folder)}{body}"
@@ -241,10 +315,12 @@ def samples_section(figure_folder: Path, audio_folder: Path) -> str:
 def build_report(inputs: ReportInputs, title: str = "audiomnist-denoise report") -> str:
     """The whole page as one string, every chart, image and sound inline."""
     sections = (
-        metrics_section(inputs.metrics),
+        quality_section(inputs.quality),
+        sweep_section(inputs.sweep),
+        samples_section(inputs.sample_figures, inputs.sample_audio, inputs.sample_sources),
         loss_curve_section(inputs.loss_curves),
         group_section(inputs.group_tables),
-        samples_section(inputs.sample_figures, inputs.sample_audio),
+        metrics_section(inputs.metrics),
     )
     head = f'<meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style>'
     body = f"<h1>{html.escape(title)}</h1>\n" + "\n".join(sections)
@@ -256,6 +332,6 @@ def build_report(inputs: ReportInputs, title: str = "audiomnist-denoise report")
 def write_report(inputs: ReportInputs, output: Path) -> None:
     """Write the page to `output` through a temporary file; a PipelineError if none of the inputs exists."""
     if not inputs.any_present():
-        first = next(iter(inputs.metrics.values()), inputs.sample_figures)
+        first = inputs.quality
         raise PipelineError(f"no pipeline outputs to report (e.g. no {first}); run the pipeline first (make repro)")
     write_text_atomic(output, build_report(inputs))

@@ -1,4 +1,4 @@
-"""Audio samples: which test clips to listen to, and the figure that shows each one."""
+"""Audio samples: which test clips to listen to, and the figure of every method's output for each one."""
 
 from pathlib import Path
 
@@ -6,8 +6,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..audio.reconstruct import SOURCES
 from ..errors import PipelineError
+from ..features.spectrogram import mel_power, power_db
+from ..params import FeatureParams
+
+FIGURE_COLUMNS = 5
 
 
 def choose_samples(test_index: pd.DataFrame, count: int, seed: int) -> pd.DataFrame:
@@ -35,42 +38,37 @@ def choose_samples(test_index: pd.DataFrame, count: int, seed: int) -> pd.DataFr
     return candidates.iloc[order]
 
 
-def sample_figure(
-    clean_audio: np.ndarray,
-    noisy_audio: np.ndarray,
-    denoised_audio: np.ndarray,
-    clean_db: np.ndarray,
-    noisy_db: np.ndarray,
-    denoised_db: np.ndarray,
-    sample_rate: int,
-    hop_length: int,
-    title: str,
-    path: Path,
-) -> None:
-    """A PNG of the clean, noisy and denoised clip side by side: waveforms above, mel dB below.
+def sample_figure(audio: dict[str, np.ndarray], settings: FeatureParams, title: str, path: Path) -> None:
+    """A PNG of the mel dB spectrogram of each source of one clip (clean, then each method's output), in a grid.
 
-    Waveforms share one amplitude axis and spectrograms one colour scale, so the
-    columns compare directly. The figure is a plain matplotlib Figure, not a pyplot
-    one: it renders with Agg, and nothing keeps it alive after saving.
+    All panels share one colour scale, floored `top_db` below the loudest, so they compare
+    directly. The figure is a plain matplotlib Figure, not a pyplot one: it renders with
+    Agg, and nothing keeps it alive after saving.
     """
-    figure = Figure(figsize=(13, 6), layout="constrained")
+    spectrograms = {source: power_db(mel_power(samples, settings), settings) for source, samples in audio.items()}
+    high = max(float(db.max()) for db in spectrograms.values())
+    columns = min(FIGURE_COLUMNS, len(spectrograms))
+    rows = -(-len(spectrograms) // columns)
+    figure = Figure(figsize=(3 * columns, 2.2 * rows + 0.6), layout="constrained")
     figure.suptitle(title)
-    axes = figure.subplots(2, 3, sharex=True, sharey="row")
-    spectrograms = (clean_db, noisy_db, denoised_db)
-    low = min(float(db.min()) for db in spectrograms)
-    high = max(float(db.max()) for db in spectrograms)
-    for column, (name, audio, db) in enumerate(
-        zip(SOURCES, (clean_audio, noisy_audio, denoised_audio), spectrograms, strict=True)
-    ):
-        wave_axes, mel_axes = axes[:, column]
-        wave_axes.plot(np.arange(len(audio)) / sample_rate, audio, linewidth=0.5)
-        wave_axes.set_title(name)
-        seconds = db.shape[1] * hop_length / sample_rate
-        image = mel_axes.imshow(
-            db, origin="lower", aspect="auto", extent=(0, seconds, 0, db.shape[0]), vmin=low, vmax=high, cmap="magma"
+    axes = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False)
+    for panel, (source, db) in zip(axes.flat, spectrograms.items(), strict=False):  # spare panels are blank
+        seconds = db.shape[1] * settings.hop_length / settings.sample_rate
+        image = panel.imshow(
+            db,
+            origin="lower",
+            aspect="auto",
+            extent=(0, seconds, 0, db.shape[0]),
+            vmin=high - settings.top_db,
+            vmax=high,
+            cmap="magma",
         )
-        mel_axes.set_xlabel("time (s)")
-    axes[0, 0].set_ylabel("amplitude")
-    axes[1, 0].set_ylabel("mel bin")
-    figure.colorbar(image, ax=axes[1, :], label="dB")
-    figure.savefig(path, dpi=100)
+        panel.set_title(source, fontsize=10)
+    for panel in axes.flat[len(spectrograms) :]:
+        panel.set_axis_off()
+    for panel in axes[-1]:
+        panel.set_xlabel("time (s)")
+    for panel in axes[:, 0]:
+        panel.set_ylabel("mel band")
+    figure.colorbar(image, ax=axes, label="dB", shrink=0.8)
+    figure.savefig(path, dpi=80)

@@ -24,7 +24,6 @@ from .loop import autocast
 
 _COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
 _COMPRESSION_FLOOR = 1e-8  # under the square root's power: keeps the gradient finite at zero magnitude
-_SI_SDR_WEIGHT = 0.003  # per dB of SI-SDR: a few dB weigh about what the compressed loss does
 _FIT_CLIPS = 256  # training inputs the dataset normalisation is measured on
 _FIT_STEP = -1  # the noise generator's step for those inputs: never a training step's
 
@@ -113,7 +112,7 @@ class AudioTask:
 
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
     between the denoised and the clean STFT magnitude, each to the power 0.3 (`compressed_si_sdr`
-    subtracts a small weight of the denoised audio's SI-SDR). Each clip's error is the mean over its
+    subtracts `params.si_sdr_weight` times the denoised audio's SI-SDR). Each clip's error is the mean over its
     own frames (padding counts in neither), and the loss the mean over clips. With `noise` (a
     NoiseMaker) every batch is mixed afresh at SNRs drawn from `params.snr_db`; without, the mix
     stage's copies are the input.
@@ -207,7 +206,7 @@ class AudioTask:
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
         errors, inside, clip_si_sdr = self._errors(model, batch, precision)
         loss = _clip_means(errors, inside).mean()
-        return loss if clip_si_sdr is None else loss - _SI_SDR_WEIGHT * clip_si_sdr.mean()
+        return loss if clip_si_sdr is None else loss - self.params.si_sdr_weight * clip_si_sdr.mean()
 
     @torch.no_grad()
     def error(self, model: torch.nn.Module, batch_size: int, device: torch.device, precision: str) -> tuple[float, int]:
