@@ -103,13 +103,22 @@ def results_section(root: Path) -> str:
     return "\n\n".join(parts)
 
 
+def against_noisy(table: pd.DataFrame, name: str, method: str = "unet_mask") -> str:
+    """Where `method` stands against the noisy input over the sweep's SNRs, in words."""
+    below = [f"{snr:g}" for snr in table.snr_db[table[method] < table.noisy]]
+    if not below:
+        return f"`{method}`'s {name} is at or above the noisy input's at every SNR of the sweep."
+    return f"`{method}`'s {name} is below the noisy input's at {', '.join(below)} dB."
+
+
 def sweep_section(root: Path) -> str:
-    parts = []
+    parts, verdicts = [], []
     for metric, (name, spec) in QUALITY.items():
         table = pd.read_csv(root / SWEEP_PLOTS / f"{metric}.csv")
+        verdicts.append(against_noisy(table, name))
         table["snr_db"] = table.snr_db.map(lambda snr: f"{snr:g}")
         parts.append(f"{name} against the input's SNR:\n\n" + per_method_table(table, "snr_db", "SNR (dB)", "", spec))
-    return "\n\n".join(parts)
+    return "\n\n".join(parts + [" ".join(verdicts)])
 
 
 def with_section(text: str, name: str, content: str, path: Path) -> str:

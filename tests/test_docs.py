@@ -4,6 +4,7 @@ import importlib.util
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from conftest import REPO
 
@@ -34,6 +35,14 @@ def test_results_tables_are_up_to_date(generated):
         assert (REPO / path).read_text() == generated[Path(path)], (
             f"{path} is out of date with the metrics files: run `make docs`"
         )
+
+
+def test_the_sweep_sentence_names_each_snr_where_the_model_is_below_the_noisy_input():
+    against_noisy = load_generator().against_noisy
+    table = pd.DataFrame({"snr_db": [-5.0, 0.0, 5.0], "noisy": [0.8, 0.88, 0.93], "unet_mask": [0.85, 0.87, 0.92]})
+    assert against_noisy(table, "STOI") == "`unet_mask`'s STOI is below the noisy input's at 0, 5 dB."
+    table["unet_mask"] = table.noisy
+    assert against_noisy(table, "STOI").endswith("STOI is at or above the noisy input's at every SNR of the sweep.")
 
 
 def test_readme_is_short():
