@@ -60,7 +60,6 @@ COLUMNS = r"^Experiment$|^Created$|test\.unet_mask\.(si_sdr|pesq|stoi|estoi)$|^t
 SPREAD = (
     "test.mse",
     "val.mse",
-    "train.loss",
     *(f"test.{method}.{metric}" for method in ("unet_mask", "unet_griffinlim") for metric in QUALITY),
     "test.noisy.stoi",
     "test.oracle_mask.stoi",
@@ -129,7 +128,7 @@ def table() -> str:
             rows.append(line.rstrip().removesuffix("|") + "| the committed default run |")
     rows[0] = rows[0].rstrip() + " change |"
     rows[1] = rows[1].rstrip() + "---|"
-    return "\n".join(rows)
+    return "\n".join(rows).rstrip()
 
 
 def write_section(path: Path, name: str, content: str) -> None:

@@ -17,7 +17,7 @@ import torch
 import yaml
 from conftest import REPO, SMALL_FEATURES, make_corpus, set_params
 
-from audiomnist_denoise.evaluation.methods import METHODS
+from audiomnist_denoise.evaluation.methods import METHODS, SAMPLE_SOURCES
 from audiomnist_denoise.evaluation.speech import METRICS
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", "noise", ".dvcignore", ".gitignore"]
@@ -100,7 +100,9 @@ def test_repro_builds_reruns_only_what_changed_and_is_byte_identical(project):
     metrics = run(project, "dvc", "metrics", "show").stdout
     assert "clips.kept" in metrics and "clips.test" in metrics and "test.mse" in metrics and "val.best_loss" in metrics
     assert all(f"test.{method}.{metric}" in metrics for method in METHODS for metric in METRICS)
-    assert len(list((project / "samples").glob("*_denoised.wav"))) == 2
+    assert sorted(path.name.split("_", 3)[-1] for path in (project / "samples").glob("*.wav")) == sorted(
+        f"{source}.wav" for source in SAMPLE_SOURCES for _ in range(2)
+    )  # two clips, each as the clean clip and every method's output
     sweep = pd.read_csv(project / "plots" / "sweep" / "pesq.csv")
     assert list(sweep.columns) == ["snr_db", *METHODS] and list(sweep.snr_db) == [0, 5]
     run(project, "dvc", "plots", "show", "-o", "html")
