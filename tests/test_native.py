@@ -115,19 +115,57 @@ def test_the_identity_scores_no_gain_and_the_loss_ignores_padding():
     assert torch.isfinite(loss) and loss > 0
     fixed = AudioTask(clips, denoiser(), train_params(loss="compressed"), RATE)
     assert fixed.identity_loss() > 0
-    padded = AudioTask(clips.subset(torch.tensor([0])), denoiser(), train_params(loss="compressed"), RATE)
-    longer = clips.subset(torch.tensor([0]))
-    longer = type(longer)(
-        torch.nn.functional.pad(longer.clean, (0, 999)),
-        torch.nn.functional.pad(longer.noisy, (0, 999)),
-        longer.lengths,
-        longer.clips,
-    )
+    longer = padded_further(clips.subset(torch.tensor([0])), 999)
     model = denoiser().eval()
-    first = padded.error(model, 1, CPU, "fp32")
-    second = AudioTask(longer, model, train_params(loss="compressed"), RATE).error(model, 1, CPU, "fp32")
-    assert first[1] == second[1] == 1
-    assert second[0] == pytest.approx(first[0], rel=0.05)  # padding frames add no error of their own
+    task = AudioTask(longer, model, train_params(loss="compressed"), RATE)
+    alone = task.batch(torch.tensor([0]), 0, CPU, "fp32")
+    padded = task.batch(torch.tensor([0]), 0, CPU, "fp32", extent=longer.clean.shape[-1])
+    assert alone[0].shape[-1] == int(longer.lengths[0]) and padded[0].shape[-1] == longer.clean.shape[-1]
+    with torch.no_grad():
+        first, second = task.loss(model, alone, "fp32"), task.loss(model, padded, "fp32")
+    assert second.item() == pytest.approx(first.item(), rel=0.05)  # padding frames add no error of their own
+
+
+def padded_further(clips, samples: int):
+    """`clips` with `samples` more zeros after every clip."""
+    pad = torch.nn.functional.pad
+    return type(clips)(pad(clips.clean, (0, samples)), pad(clips.noisy, (0, samples)), clips.lengths, clips.clips)
+
+
+def test_a_batch_is_cut_to_its_longest_clip():
+    clips = tone_clips(5)
+    task = fresh_task(clips)
+    rows = torch.tensor([0, 2])
+    clean, noisy, lengths = task.batch(rows, 3, CPU, "fp32")
+    assert clean.shape == noisy.shape == (2, int(clips.lengths[rows].max()))
+    assert torch.equal(lengths, clips.lengths[rows])
+    assert torch.equal(clean, clips.clean[rows, : clean.shape[-1]])
+    longer, _, _ = task.batch(rows, 3, CPU, "fp32", extent=int(clips.lengths.max()))
+    assert torch.equal(longer[:, : clean.shape[-1]], clean) and torch.all(longer[:, clean.shape[-1] :] == 0)
+
+
+@pytest.mark.parametrize("target", ["mask", "mapping"])
+def test_per_clip_normalisation_scales_a_padded_clip_as_it_scales_the_clip_alone(target):
+    """The min-max range comes from the clip's own frames: a batch's padding (silence at the floor)
+    would otherwise stretch it, and training would see other inputs and targets than evaluation."""
+    clips = padded_further(tone_clips(3), 4000)
+    model = denoiser(target=target, normalisation="per_clip").eval()
+    task = AudioTask(clips, model, train_params(loss="mse"), RATE)
+    long_batch = task.batch(torch.arange(3), 0, CPU, "fp32", extent=clips.clean.shape[-1])
+    noisy_mel = task._mel(long_batch[1])
+    inside = task._frames_in_clip(long_batch[2], noisy_mel.shape[-1])
+    assert not inside.all()  # the batch holds padding
+    for row in range(3):
+        own = task._mel(clips.noisy[row : row + 1, : int(clips.lengths[row])])
+        frames = own.shape[-1]
+        db, own_db = model.floored_db(noisy_mel), model.floored_db(own)
+        padded_input = model.normalise(db, db, inside)[row, :, :frames]
+        assert torch.allclose(padded_input, model.normalise(own_db, own_db)[0], atol=1e-5)
+        stretched = model.normalise(db, db)[row, :, :frames]  # what the padding did before
+        assert not torch.allclose(stretched, padded_input, atol=1e-3)
+        clean = task._mel(clips.clean[row : row + 1, : int(clips.lengths[row])])
+        ideal = model.ideal_output(task._mel(long_batch[0]), noisy_mel, inside)[row, :, :frames]
+        assert torch.allclose(ideal, model.ideal_output(clean, own)[0], atol=1e-5)
 
 
 RUN = dict(epochs=2, batch_size=4, val_every=2, schedule="cosine", warmup_steps=1, noise="fresh", loss="compressed")

@@ -175,7 +175,7 @@ class TrainParams(Section):
         "(native input only)"
     )
     si_sdr_weight: float = Field(
-        ge=0, le=1, description="per dB of SI-SDR in the `compressed_si_sdr` loss (the compressed term is a few hundredths)"
+        ge=0, le=1, description="per dB of SI-SDR in the `compressed_si_sdr` loss (the compressed term: hundredths)"
     )
     noise: Literal["fixed", "fresh"] = Field(
         description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "

@@ -101,11 +101,16 @@ class SpectralDenoiser(nn.Module):
         self.db_mean.fill_(db.mean().item())
         self.db_scale.fill_(db.std().clamp_min(1e-6).item())
 
-    def normalise(self, db: torch.Tensor, range_from: torch.Tensor) -> torch.Tensor:
-        """dB in the model's scale; per clip, the min-max range is `range_from`'s."""
+    def normalise(self, db: torch.Tensor, range_from: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
+        """dB in the model's scale; per clip, the min-max range is `range_from`'s over the frames where
+        `inside` (batch, 1, frames) is True (all when None), so a clip padded in a batch is scaled as it is alone."""
         if self.normalisation == "dataset":
             return (db - self.db_mean) / self.db_scale
-        low, high = range_from.amin(dim=(1, 2), keepdim=True), range_from.amax(dim=(1, 2), keepdim=True)
+        if inside is None:
+            low, high = range_from.amin(dim=(1, 2), keepdim=True), range_from.amax(dim=(1, 2), keepdim=True)
+        else:
+            low = range_from.masked_fill(~inside, math.inf).amin(dim=(1, 2), keepdim=True)
+            high = range_from.masked_fill(~inside, -math.inf).amax(dim=(1, 2), keepdim=True)
         return (db - low) / (high - low).clamp_min(1e-6)
 
     def image(self, db: torch.Tensor) -> torch.Tensor:
@@ -114,10 +119,11 @@ class SpectralDenoiser(nn.Module):
         padded = functional.pad(db, (0, -frames % self.multiple), value=float(db.min()))
         return self.unet(padded.unsqueeze(1))[:, 0, :, :frames]
 
-    def forward(self, mel_power: torch.Tensor) -> torch.Tensor:
-        """The network's output for noisy mel power: a magnitude gain (`mask`) or normalised clean dB (`mapping`)."""
+    def forward(self, mel_power: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's output for noisy mel power: a magnitude gain (`mask`) or normalised clean dB (`mapping`).
+        `inside` (batch, 1, frames): True on each clip's own frames, False on a batch's padding."""
         noisy_db = self.floored_db(mel_power)
-        return self.image(self.normalise(noisy_db, noisy_db))
+        return self.image(self.normalise(noisy_db, noisy_db, inside))
 
     def power_gain(self, output: torch.Tensor, mel_power: torch.Tensor) -> torch.Tensor:
         """The network's `output` for noisy `mel_power` as a power gain in [0, 1]. A mapping's clean-dB
@@ -133,13 +139,15 @@ class SpectralDenoiser(nn.Module):
             clean_db = output * self.top_db + peak - self.top_db
         return torch.exp((clean_db - noisy_db).clamp(max=0) / DB_PER_LOG)
 
-    def ideal_output(self, clean_mel: torch.Tensor, noisy_mel: torch.Tensor) -> torch.Tensor:
+    def ideal_output(
+        self, clean_mel: torch.Tensor, noisy_mel: torch.Tensor, inside: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """What the network should give: the ideal ratio mask (magnitude), or the clean dB normalised as the
-        input is (per clip, by the clean clip's own range, as the study's cache)."""
+        input is (per clip, by the clean clip's own range over its own frames, as the study's cache)."""
         if self.target == "mask":
             return (clean_mel / noisy_mel.clamp_min(AMIN)).clamp(0, 1).sqrt()
         clean_db = self.floored_db(clean_mel)
-        return self.normalise(clean_db, clean_db)
+        return self.normalise(clean_db, clean_db, inside)
 
     @torch.no_grad()
     def gain(self, mel_power: torch.Tensor) -> torch.Tensor:

@@ -159,9 +159,19 @@ class AudioTask:
             noisy[i, :length] = torch.from_numpy(clean + scale_to_snr(clean, noise, snrs[i]))
         return noisy, snrs
 
-    def batch(self, rows: torch.Tensor, step: int, device: torch.device, precision: str) -> tuple[torch.Tensor, ...]:
+    def extent(self, rows: torch.Tensor) -> int:
+        """The samples a batch of `rows` needs: its longest clip's."""
+        return int(self.clips.lengths[rows].max())
+
+    def batch(
+        self, rows: torch.Tensor, step: int, device: torch.device, precision: str, extent: int | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """(clean, noisy, lengths) of `rows`, cut to `extent` samples (default: `self.extent(rows)`): the
+        padding to the longest clip of the whole set would otherwise be most of a batch's frames."""
+        extent = self.extent(rows) if extent is None else extent
         noisy = self.fresh_noisy(rows, step)[0] if self.noise else self.clips.noisy[rows]
-        return self.clips.clean[rows].to(device), noisy.to(device), self.clips.lengths[rows].to(device)
+        clean = self.clips.clean[rows, :extent]
+        return clean.to(device), noisy[:, :extent].to(device), self.clips.lengths[rows].to(device)
 
     def training_inputs(self) -> list[torch.Tensor]:
         """Noisy mel power of up to 256 training clips, unpadded, as the model will see them (for the
@@ -175,8 +185,9 @@ class AudioTask:
         return self.frontend.mel(self.frontend.stft(audio).abs().square())
 
     def _frames_in_clip(self, lengths: torch.Tensor, frames: int) -> torch.Tensor:
-        """(batch, 1, frames) True where a frame's centre lies within its clip, not in the padding."""
-        return (torch.arange(frames, device=lengths.device) * self.frontend.hop_length < lengths[:, None])[:, None]
+        """(batch, 1, frames) True on the 1 + length // hop frames the clip alone has (as in evaluation), not
+        on the padding."""
+        return (torch.arange(frames, device=lengths.device) * self.frontend.hop_length <= lengths[:, None])[:, None]
 
     def _errors(
         self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str
@@ -188,8 +199,9 @@ class AudioTask:
         noisy_spectrum = self.frontend.stft(noisy)
         noisy_magnitude = noisy_spectrum.abs()
         noisy_mel = self.frontend.mel(noisy_magnitude.square())
+        inside = self._frames_in_clip(lengths, noisy_mel.shape[-1])
         with autocast(precision, noisy.device):
-            output = model(noisy_mel)
+            output = model(noisy_mel, inside)
         output = output.float()
         clean_magnitude = self.frontend.stft(clean).abs()
         if self.params.loss in ("compressed", "compressed_si_sdr"):
@@ -199,7 +211,7 @@ class AudioTask:
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
                 clip_si_sdr = si_sdr(denoised, clean, lengths)
         else:
-            ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel)
+            ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel, inside)
             errors = (output - ideal).square()
         return errors, self._frames_in_clip(lengths, errors.shape[-1]).expand_as(errors), clip_si_sdr
 
@@ -235,8 +247,8 @@ class _Identity(torch.nn.Module):
         super().__init__()
         self.denoiser = denoiser
 
-    def forward(self, mel_power: torch.Tensor) -> torch.Tensor:
+    def forward(self, mel_power: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
         if self.denoiser.target == "mask":
             return torch.ones_like(mel_power)
         noisy_db = self.denoiser.floored_db(mel_power)
-        return self.denoiser.normalise(noisy_db, noisy_db)  # the noisy dB itself, as a mapping
+        return self.denoiser.normalise(noisy_db, noisy_db, inside)  # the noisy dB itself, as a mapping

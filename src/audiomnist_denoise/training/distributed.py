@@ -86,7 +86,9 @@ def process_group(world: World, device: torch.device) -> Iterator[torch.device]:
             )
         torch.cuda.set_device(world.local_rank)
         device = torch.device("cuda", world.local_rank)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=world.rank, world_size=world.size)
+    # On CUDA the losses and lengths that ranks share are CPU numbers: gloo carries those, nccl the gradients.
+    backend = "cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, rank=world.rank, world_size=world.size)
     try:
         yield device
     finally:
@@ -100,6 +102,15 @@ def sum_across(*values: float, world: World) -> list[float]:
     total = torch.tensor(values, dtype=torch.float64)
     dist.all_reduce(total)
     return total.tolist()
+
+
+def max_across(value: int, world: World) -> int:
+    """The largest of the ranks' values (itself for one process)."""
+    if not world.distributed:
+        return value
+    largest = torch.tensor(value, dtype=torch.int64)
+    dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+    return int(largest)
 
 
 def broadcast(value, world: World):

@@ -28,7 +28,7 @@ from ..features.cache import open_features
 from ..model.unet import memory_format
 from ..params import Precision, TrainParams, options
 from . import resume
-from .distributed import ALONE, World, per_rank_batch, rank_batches, sum_across, wrap
+from .distributed import ALONE, World, max_across, per_rank_batch, rank_batches, sum_across, wrap
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,13 @@ class Pairs:
         """Every `size`-th clip from `rank`: one process's part of validation."""
         return Pairs(noisy=self.noisy[rank::size], clean=self.clean[rank::size])
 
-    def batch(self, rows: torch.Tensor, step: int, device: torch.device, precision: str) -> tuple[torch.Tensor, ...]:
+    def extent(self, rows: torch.Tensor) -> None:
+        """Images all have one size: nothing to cut to a batch."""
+        return None
+
+    def batch(
+        self, rows: torch.Tensor, step: int, device: torch.device, precision: str, extent: None = None
+    ) -> tuple[torch.Tensor, ...]:
         return tuple(to_device(images[rows], device, precision) for images in (self.noisy, self.clean))
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
@@ -322,7 +328,10 @@ class Trainer:
     def _train_on(self, batch: torch.Tensor) -> None:
         self.model.train()
         task, model = self.train_pairs, self.step_model
-        data = task.batch(batch, self.step, self.device, self.precision)
+        extent = task.extent(batch)
+        if extent is not None:  # every rank cuts its share to the global batch's extent, as one process would
+            extent = max_across(extent, world=self.world)
+        data = task.batch(batch, self.step, self.device, self.precision, extent)
         with out_of_memory_explained(self.params.batch_size, self.device):
             loss = train_step(self.optimizer, self.scaler, partial(task.loss, model, data, self.precision))
         self.scheduler.step()
