@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from update_docs import with_section
 
 from audiomnist_denoise.reporting.names import QUALITY
 
@@ -133,12 +134,7 @@ def table() -> str:
 
 def write_section(path: Path, name: str, content: str) -> None:
     """`content` between `<!-- name:start -->` and `<!-- name:end -->` in `path`."""
-    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    text = path.read_text()
-    pattern = re.compile(f"{re.escape(start)}.*?{re.escape(end)}", re.DOTALL)
-    if not pattern.search(text):
-        sys.exit(f"error: {path} has no {start} ... {end} section")
-    path.write_text(pattern.sub(lambda _: f"{start}\n{content}\n{end}", text))
+    path.write_text(with_section(path.read_text(), name, content, path))
 
 
 def experiments() -> dict[str, dict[str, str]]:
