@@ -54,7 +54,7 @@ SEEDS = (1, 2)  # the default again with these training seeds: the spread of see
 # Beyond the CPU budget: the default with more of what the oracles say could still be gained.
 BEYOND = (
     ("beyond-epochs-20", "twice the training: 20 epochs (over the CPU budget)", {"train.epochs": "20"}),
-    ("beyond-mels-128", "128 mel bands (the ideal mask's ceiling rises, see method.md)", {"features.n_mels": "128"}),
+    ("beyond-mels-128", "128 mel bands (a higher ideal-mask ceiling, see What limits it)", {"features.n_mels": "128"}),
 )
 COLUMNS = r"^Experiment$|^Created$|test\.unet_mask\.(si_sdr|pesq|stoi|estoi)$|^train_seconds$"
 # The metrics whose spread over seeds sets `make check`'s tolerances (scripts/check_reproduction.py).
