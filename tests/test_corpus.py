@@ -184,6 +184,9 @@ def _break_files(corpus: Path) -> dict[str, str]:
     (corpus / "01" / "1_01_0.wav").write_bytes(b"")
     sf.write(corpus / "02" / "0_02_0.wav", np.zeros(0, np.float32), 16000)
     sf.write(corpus / "02" / "0_02_1.wav", np.zeros((100, 2), np.float32), 16000)
+    with_nan = tone(0.3, 16000, 250)
+    with_nan[1234] = np.nan
+    sf.write(corpus / "02" / "1_02_0.wav", with_nan, 16000, subtype="FLOAT")
     shutil.copy(corpus / "02" / "5_02_0.wav", corpus / "02" / "5_01_0.wav")
     (corpus / "61").mkdir()
     sf.write(corpus / "61" / "4_61_0.wav", tone(0.3, 16000, 300), 16000)
@@ -192,6 +195,7 @@ def _break_files(corpus: Path) -> dict[str, str]:
         "01/1_01_0.wav": "empty file (0 bytes)",
         "02/0_02_0.wav": "empty audio (0 samples)",
         "02/0_02_1.wav": "2 channels, expected mono",
+        "02/1_02_0.wav": "non-finite sample (nan) at sample 1234 (0.077 s) of channel 1",
         "02/5_01_0.wav": "clip of speaker 01 is not in folder 01/",
         "61/4_61_0.wav": f"speaker 61 has no entry in {META_FILE}",
     }
@@ -199,7 +203,7 @@ def _break_files(corpus: Path) -> dict[str, str]:
 
 def test_import_reports_every_bad_file_at_once_and_writes_nothing(corpus, tmp_path):
     expected = _break_files(corpus)
-    with pytest.raises(BadFilesError, match="6 bad file") as error:
+    with pytest.raises(BadFilesError, match="7 bad file") as error:
         _import(corpus, tmp_path)
     assert [bad.path for bad in error.value.bad_files] == sorted(expected)
     for bad in error.value.bad_files:
@@ -213,7 +217,7 @@ def test_import_can_skip_bad_files(corpus, tmp_path):
     imported = _import(corpus, tmp_path, on_bad_file="skip")
     assert sorted(bad.path for bad in imported.bad_files) == sorted(expected)
     written = sorted(path.relative_to(tmp_path / "raw").as_posix() for path in (tmp_path / "raw").rglob("*.wav"))
-    assert written == [clip.path for clip in imported.clips] and len(written) == 40 - 4
+    assert written == [clip.path for clip in imported.clips] and len(written) == 40 - 5
     assert not set(written) & set(expected)
 
 

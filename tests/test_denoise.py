@@ -12,7 +12,9 @@ import torch
 from conftest import tone
 
 from audiomnist_denoise.__main__ import build_parser, main
+from audiomnist_denoise.audio.io import FloatWavWriter
 from audiomnist_denoise.denoise import (
+    StreamingDenoiser,
     check_input,
     crossfade_windows,
     denoise_audio,
@@ -23,6 +25,7 @@ from audiomnist_denoise.denoise import (
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation.methods import estimate_clean_mel
 from audiomnist_denoise.features.spectrogram import mel_power
+from audiomnist_denoise.fsutil import write_wav
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import FeatureParams
@@ -85,11 +88,12 @@ def test_crossfade_weights_cover_every_frame_with_total_weight_one(frames):
         total[start : start + len(weights)] += weights
     np.testing.assert_allclose(total, 1.0)
     assert layout[0][0] == 0 and layout[-1][0] + len(layout[-1][1]) == frames
+    assert [start for start, _ in layout] == list(range(0, len(layout) * (WIDTH // 2), WIDTH // 2))  # one grid
     if frames <= WIDTH:
         assert len(layout) == 1 and len(layout[0][1]) == frames  # one window of its own length, as a training clip
     else:
-        assert all(len(weights) == WIDTH for _, weights in layout)
-        assert all(b - a <= WIDTH // 2 for (a, _), (b, _) in zip(layout, layout[1:], strict=False))
+        assert all(len(weights) == WIDTH for _, weights in layout[:-1])
+        assert WIDTH // 2 < len(layout[-1][1]) <= WIDTH  # only the last is cut, and by less than half
 
 
 @pytest.mark.parametrize("samples", [3000, (WIDTH - 1) * SETTINGS.hop_length])  # fewer than W frames, and exactly W
@@ -144,6 +148,51 @@ def test_denoise_file_writes_float_wav_of_the_inputs_shape(tmp_path):
     info = sf.info(output)
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (8000, 1, 8000, "FLOAT")
     assert not list(output.parent.glob(".*partial"))
+
+
+# Streaming: chunk by chunk as whole
+
+
+@pytest.mark.parametrize(
+    ("rate", "method", "tolerance"),
+    [(16000, "mask", 1e-6), (22050, "mask", 1e-6), (22050, "griffinlim", 1e-5)],  # at the model's rate and not
+)
+def test_a_streamed_file_equals_the_recording_denoised_whole(tmp_path, rate, method, tolerance):
+    audio = stereo_recording(7.3, rate)[:-7]  # a length that resampling does not divide
+    sf.write(tmp_path / "long.wav", audio, rate, subtype="FLOAT")
+    whole = denoise_audio(audio, rate, MODEL, SETTINGS, method, CPU, griffin_lim_iters=4)
+    # Chunks of 2 window hops (32 frames): some 60 chunks, each cut with its context from the middle of the audio.
+    output = denoise_file(tmp_path / "long.wav", tmp_path / "out", MODEL, SETTINGS, method, CPU, 4, chunk_hops=2)
+    streamed, streamed_rate = sf.read(output, dtype="float32", always_2d=True)
+    assert streamed_rate == rate and streamed.shape == whole.shape
+    np.testing.assert_allclose(streamed, whole, rtol=0, atol=tolerance * np.abs(whole).max())
+
+
+def test_streaming_neither_depends_on_how_the_samples_arrive_nor_holds_them_all():
+    audio = noisy_recording(20.0, 16000, 170, 4)
+    whole = StreamingDenoiser(MODEL, SETTINGS, "mask", CPU, chunk_hops=2)
+    expected = np.concatenate([whole.push(audio), whole.finish()])
+    streamed = StreamingDenoiser(MODEL, SETTINGS, "mask", CPU, chunk_hops=2)
+    pieces, held = [], []
+    for start in range(0, len(audio), 777):
+        pieces.append(streamed.push(audio[start : start + 777]))
+        held.append(len(streamed.buffer))
+    pieces.append(streamed.finish())
+    np.testing.assert_array_equal(np.concatenate(pieces), expected)
+    assert len(expected) == len(audio)
+    # What it holds is bounded by a chunk and its context, not by the recording: here under a tenth of it.
+    assert max(held) < len(audio) / 10
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_a_non_finite_sample_is_one_line_naming_the_file_and_where(tmp_path, checkpoint, value):
+    audio = stereo_recording(5.0, 16000)
+    audio[70001, 1] = value  # in the second read block, second channel
+    sf.write(tmp_path / "broken.wav", audio, 16000, subtype="FLOAT")
+    result = denoise_command("broken.wav", "-o", "clean", "--model", checkpoint, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr == (f"error: broken.wav: non-finite sample ({value}) at sample 70001 (4.375 s) of channel 2\n")
+    assert not (tmp_path / "clean").exists() or not list((tmp_path / "clean").iterdir())
 
 
 # The command
@@ -218,3 +267,13 @@ def test_the_command_refuses_colliding_names_before_loading_the_model(tmp_path, 
     assert main(["denoise", *args, "--model", str(tmp_path / "nowhere.pt"), "--device", "cpu"]) == 1
     assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'b' / 'take.wav'}: same name as")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_streamed_wav_has_the_bytes_of_a_whole_one(tmp_path):
+    audio = stereo_recording(1.0, 8000)
+    write_wav(tmp_path / "whole.wav", audio, 8000)
+    with FloatWavWriter(tmp_path / "blocks.wav", 8000, 2) as writer:
+        for start in range(0, len(audio), 3000):
+            writer.write(audio[start : start + 3000])
+    assert (tmp_path / "blocks.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
+    assert sf.info(tmp_path / "blocks.wav").frames == len(audio)

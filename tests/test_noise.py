@@ -305,6 +305,18 @@ def test_files_kind_without_recordings_names_noise_dir(content, corpus, tmp_path
         mix(corpus, tmp_path / "noisy", "files", folder)
 
 
+def test_a_noise_recording_with_an_infinite_sample_is_named_with_where(corpus, tmp_path):
+    folder = tmp_path / "noise"
+    folder.mkdir()
+    hum = sine(1.0, 8000, 300)
+    hum[4000] = -np.inf
+    sf.write(folder / "hum.wav", hum, 8000, subtype="FLOAT")
+    with pytest.raises(PipelineError) as error:
+        mix(corpus, tmp_path / "noisy", "files", folder, workers=1)
+    assert str(error.value) == f"{folder / 'hum.wav'}: non-finite sample (-inf) at sample 4000 (0.500 s) of channel 1"
+    assert not (tmp_path / "noisy").exists()
+
+
 # --- no clipping -------------------------------------------------------------------------
 
 

@@ -5,50 +5,84 @@ were resized to H x W. A longer recording's mel spectrogram is therefore cut int
 overlapping windows of W frames (a native-track model reads any width, and windows only
 bound its memory), each estimated as a clip of its own, and the estimates
 are cross-faded into one clean mel estimate of the whole recording, which is then turned
-into audio once: as a gain on the noisy STFT (`mask`) or by Griffin-Lim (`griffinlim`).
+into audio: as a gain on the noisy STFT (`mask`) or by Griffin-Lim (`griffinlim`).
 
-Windowing in the mel domain and inverting once keeps the phase consistent across windows:
-there are no separately reconstructed pieces of audio whose phases could disagree where
-they overlap (which overlap-adding per-window audio would smear into comb filtering).
+Windowing in the mel domain and inverting the cross-faded estimate keeps the phase consistent
+across windows: there are no separately reconstructed pieces of audio whose phases could
+disagree where they overlap (which overlap-adding per-window audio would smear into comb filtering).
+
+`denoise_audio` does all of this on a whole recording in memory. `denoise_file` streams: it reads,
+denoises and writes a chunk of frames at a time, so its memory does not grow with the recording.
+Every step is local in time (an STFT frame reads n_fft samples, a window W frames, an inverse STFT
+n_fft / hop frames, a Griffin-Lim iteration as many again), and the windows lie on one grid from
+the first frame, so a chunk computed with enough frames of context on each side equals the same
+frames of the whole recording's result (`StreamingDenoiser`).
 """
 
+import math
 from pathlib import Path
 
 import librosa
 import numpy as np
+import soundfile as sf
+import soxr
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from .audio.io import check_audio_file, read_channels, resample
+from .audio.io import FloatWavWriter, check_audio_file, read_blocks, resample
 from .audio.reconstruct import mask_denoise
 from .errors import PipelineError
 from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
-from .features.spectrogram import mel_power, power_db
-from .fsutil import atomic_file, write_wav
+from .features.spectrogram import mel_basis, mel_power, power_db
+from .fsutil import atomic_file
 from .model.spectral import SpectralDenoiser
 from .params import FeatureParams
 
 METHODS = ("mask", "griffinlim")
 NATIVE_WINDOW_FRAMES = 256  # a native-track model reads any width; windows only bound the memory
 WINDOWS_PER_BATCH = 32  # windows estimated at once: bounds memory for long recordings
-MIN_WINDOWS_FOR_PROGRESS = 20  # shorter channels finish before a progress bar would help
+CHUNK_HOPS = 16  # window hops of output per streamed chunk
+READ_SAMPLES = 1 << 16  # per read from the input file
+RESAMPLE_QUALITY = "HQ"  # soxr's, as `audio.io.resample` (librosa's soxr_hq)
+
+
+def window_starts(frames: int, width: int) -> list[int]:
+    """The first frame of each window over `frames` mel frames: one every width // 2 frames from the
+    first, up to the first window that reaches the last frame. That one, and only it, may be shorter than
+    `width` (by less than half), so the grid does not depend on where the recording ends."""
+    hop = max(width // 2, 1)
+    last = max(0, math.ceil((frames - width) / hop)) * hop
+    return list(range(0, last + 1, hop))
 
 
 def crossfade_windows(frames: int, width: int) -> list[tuple[int, np.ndarray]]:
-    """The (start frame, weight per frame) of each window over `frames` mel frames: windows of
-    `width` frames at a hop of width // 2, the last one ending at the last frame. At every frame
-    the weights of the windows covering it add to 1. No more than `width` frames: one window."""
-    if frames <= width:
-        return [(0, np.ones(frames))]
-    hop = max(width // 2, 1)
-    starts = [*range(0, frames - width, hop), frames - width]
+    """The (start frame, weight per frame) of each window over `frames` mel frames (`window_starts`).
+    At every frame the weights of the windows covering it add to 1."""
+    starts = window_starts(frames, width)
+    return [(start, weights) for start, weights in zip(starts, _weights(starts, frames, width, 0, frames), strict=True)]
+
+
+def _taper(width: int) -> np.ndarray:
     # Hann without its zero end points, so every frame, the first and last too, has some weight to normalise.
-    taper = np.hanning(width + 2)[1:-1]
-    total = np.zeros(frames)
+    return np.hanning(width + 2)[1:-1]
+
+
+def _weights(starts: list[int], frames: int, width: int, first: int, last: int) -> list[np.ndarray]:
+    """Each window's weights over its frames, normalised over frames [first, last), which every window
+    covering them must be among `starts`."""
+    taper = _taper(width)
+    total = np.zeros(last - first)
     for start in starts:
-        total[start : start + width] += taper
-    return [(start, taper / total[start : start + width]) for start in starts]
+        lo, hi = max(start, first), min(start + width, frames, last)
+        total[lo - first : hi - first] += taper[lo - start : hi - start]
+    weights = []
+    for start in starts:
+        own = taper[: min(width, frames - start)].copy()
+        lo, hi = max(start, first), min(start + width, frames, last)
+        own[lo - start : hi - start] /= total[lo - first : hi - first]
+        weights.append(own)
+    return weights
 
 
 def _is_constant(power: np.ndarray, settings: FeatureParams) -> bool:
@@ -69,29 +103,56 @@ def _estimate_windows(
     return estimates
 
 
-def estimate_windowed(
+def window_width(model: nn.Module, settings: FeatureParams) -> int:
+    return NATIVE_WINDOW_FRAMES if isinstance(model, SpectralDenoiser) else settings.size[1]
+
+
+def _estimate_frames(
     model: nn.Module,
-    noisy_mel: np.ndarray,
+    mel: np.ndarray,
+    offset: int,
+    frames: int,
+    span: tuple[int, int],
     settings: FeatureParams,
     device: torch.device,
-    progress: str | None = None,
 ) -> np.ndarray:
-    """The clean mel power estimate of a whole recording's noisy mel power (n_mels, frames),
-    at its shape: windows of settings.size[1] frames (NATIVE_WINDOW_FRAMES for the native track),
-    cross-faded (`crossfade_windows`).
-    `progress`, if given, labels a progress bar over the windows of a long recording."""
-    width = NATIVE_WINDOW_FRAMES if isinstance(model, SpectralDenoiser) else settings.size[1]
-    layout = crossfade_windows(noisy_mel.shape[1], width)
-    estimate = np.zeros(noisy_mel.shape)
-    quiet = progress is None or len(layout) < MIN_WINDOWS_FOR_PROGRESS
-    with tqdm(total=len(layout), desc=progress, unit="window", disable=quiet, mininterval=0.5) as bar:
-        for first in range(0, len(layout), WINDOWS_PER_BATCH):
-            batch = layout[first : first + WINDOWS_PER_BATCH]
-            windows = [noisy_mel[:, start : start + len(weights)] for start, weights in batch]
-            for (start, weights), clean in zip(batch, _estimate_windows(model, windows, settings, device), strict=True):
-                estimate[:, start : start + len(weights)] += weights * clean
-            bar.update(len(batch))
+    """Frames [first, last) of the cross-faded estimate of a recording of `frames` mel frames, from `mel`,
+    its noisy mel power from frame `offset` on, which must hold every window that covers those frames."""
+    first, last = span
+    width = window_width(model, settings)
+    starts = [start for start in window_starts(frames, width) if start < last and start + width > first]
+    estimate = np.zeros((mel.shape[0], last - first))
+    weights = _weights(starts, frames, width, first, last)
+    for batch in range(0, len(starts), WINDOWS_PER_BATCH):
+        chosen = starts[batch : batch + WINDOWS_PER_BATCH]
+        windows = [mel[:, start - offset : min(start + width, frames) - offset] for start in chosen]
+        estimates = _estimate_windows(model, windows, settings, device)
+        chosen_weights = weights[batch : batch + WINDOWS_PER_BATCH]
+        for start, weight, clean in zip(chosen, chosen_weights, estimates, strict=True):
+            lo, hi = max(start, first), min(start + clean.shape[1], last)
+            estimate[:, lo - first : hi - first] += (weight * clean)[:, lo - start : hi - start]
     return estimate
+
+
+def estimate_windowed(model: nn.Module, noisy_mel: np.ndarray, settings: FeatureParams, device: torch.device):
+    """The clean mel power estimate of a whole recording's noisy mel power (n_mels, frames), at its
+    shape: windows of settings.size[1] frames (NATIVE_WINDOW_FRAMES for the native track), cross-faded
+    (`crossfade_windows`)."""
+    frames = noisy_mel.shape[1]
+    return _estimate_frames(model, noisy_mel, 0, frames, (0, frames), settings, device)
+
+
+def _reconstruct(
+    noisy: np.ndarray,
+    estimate: np.ndarray,
+    settings: FeatureParams,
+    method: str,
+    device: torch.device,
+    griffin_lim_iters: int,
+) -> np.ndarray:
+    if method == "mask":
+        return mask_denoise(noisy, estimate, settings)
+    return griffin_lim_audio([estimate], [noisy], settings, griffin_lim_iters, "noisy", 0, device)[0]
 
 
 def _denoise_channel(
@@ -102,16 +163,17 @@ def _denoise_channel(
     method: str,
     device: torch.device,
     griffin_lim_iters: int,
-    progress: str | None,
 ) -> np.ndarray:
     """One channel at `rate`: to the model's rate, denoised, back to `rate` at its own number of samples."""
     audio = resample(np.asarray(channel, np.float32), rate, settings.sample_rate)
-    estimate = estimate_windowed(model, mel_power(audio, settings), settings, device, progress)
-    if method == "mask":
-        denoised = mask_denoise(audio, estimate, settings)
-    else:
-        denoised = griffin_lim_audio([estimate], [audio], settings, griffin_lim_iters, "noisy", 0, device)[0]
+    estimate = estimate_windowed(model, mel_power(audio, settings), settings, device)
+    denoised = _reconstruct(audio, estimate, settings, method, device, griffin_lim_iters)
     return librosa.util.fix_length(resample(denoised, settings.sample_rate, rate), size=len(channel))
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
 
 
 def denoise_audio(
@@ -122,29 +184,109 @@ def denoise_audio(
     method: str,
     device: torch.device,
     griffin_lim_iters: int = 32,
-    progress: str | None = None,
 ) -> np.ndarray:
-    """Denoised `audio` (samples,) or (samples, channels) at `rate`: float32 of the same shape, each
-    channel on its own. `method`: mask or griffinlim. `progress` labels the bars of long channels."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    """Denoised `audio` (samples,) or (samples, channels) at `rate`, whole and in memory: float32 of the
+    same shape, each channel on its own. `method`: mask or griffinlim."""
+    _check_method(method)
     if audio.ndim not in (1, 2) or len(audio) == 0:
         raise ValueError(f"audio must be (samples,) or (samples, channels) with samples, not {audio.shape}")
     channels = audio.reshape(len(audio), -1)
     denoised = [
-        _denoise_channel(
-            channels[:, c],
-            rate,
-            model,
-            settings,
-            method,
-            device,
-            griffin_lim_iters,
-            None if progress is None else f"{progress} [{c + 1}/{channels.shape[1]}]",
-        )
+        _denoise_channel(channels[:, c], rate, model, settings, method, device, griffin_lim_iters)
         for c in range(channels.shape[1])
     ]
     return np.stack(denoised, axis=1).reshape(audio.shape).astype(np.float32)
+
+
+class StreamingDenoiser:
+    """One channel at the model's rate, denoised chunk by chunk as `denoise_audio` denoises it whole.
+
+    `push` takes the next samples and returns the denoised samples that are complete; `finish` returns
+    the rest. Chunk k is the output frames [k C, (k + 1) C), C = `chunk_hops` window hops. It is made
+    from the samples of those frames and `context` frames either side (the recording's own edges where
+    they come first), with the estimate of every frame from the windows on the whole recording's grid,
+    and only its own frames' samples are kept: the context absorbs the effect of cutting the audio there.
+    Memory holds the samples of about one chunk and its context, whatever the recording's length.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        settings: FeatureParams,
+        method: str,
+        device: torch.device,
+        griffin_lim_iters: int = 32,
+        chunk_hops: int = CHUNK_HOPS,
+    ):
+        _check_method(method)
+        self.model, self.settings, self.method, self.device = model, settings, method, device
+        self.griffin_lim_iters = griffin_lim_iters
+        self.hop, self.n_fft = settings.hop_length, settings.n_fft
+        self.width = window_width(model, settings)
+        self.chunk = chunk_hops * max(self.width // 2, 1)  # frames of output per chunk
+        reach = math.ceil(self.n_fft / self.hop)  # frames either side that one inverse STFT mixes
+        self.context = reach * (1 + (griffin_lim_iters + 1 if method == "griffinlim" else 0))
+        self.buffer = np.zeros(0, np.float32)
+        self.buffer_start = 0  # the recording's sample at buffer[0]
+        self.next_frame = 0  # the first output frame not yet produced
+        self.basis = mel_basis(settings)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        self.buffer = np.concatenate([self.buffer, np.asarray(samples, np.float32)])
+        end = self.buffer_start + len(self.buffer)
+        done = []
+        # A chunk is ready once the samples reach past every window it reads, and past the next window: only
+        # then is each of its windows known to be whole (the last window of the recording may be shorter).
+        while (self.next_frame + self.chunk + self.context + 2 * self.width) * self.hop + self.n_fft <= end:
+            done.append(self._chunk(length=None))
+        return np.concatenate(done) if done else np.zeros(0, np.float32)
+
+    def finish(self) -> np.ndarray:
+        length = self.buffer_start + len(self.buffer)
+        done = []
+        while self.next_frame * self.hop < length:
+            done.append(self._chunk(length))
+        return np.concatenate(done) if done else np.zeros(0, np.float32)
+
+    def _samples(self, start: int, stop: int, length: int | None) -> np.ndarray:
+        """The recording's samples [start, stop), zeros before its start and past its end (`length`)."""
+        out = np.zeros(stop - start, np.float64)
+        lo, hi = max(start, 0), min(stop, self.buffer_start + len(self.buffer))
+        if lo < self.buffer_start or (length is None and hi < stop):
+            raise AssertionError(f"samples [{start}, {stop}) are not all in the buffer")  # a bug, never bad input
+        out[lo - start : hi - start] = self.buffer[lo - self.buffer_start : hi - self.buffer_start]
+        return out
+
+    def _chunk(self, length: int | None) -> np.ndarray:
+        hop, width, context = self.hop, self.width, self.context
+        first, last = self.next_frame, self.next_frame + self.chunk
+        # The recording's frames so far: all of them at the end, else enough that no window read is its last.
+        frames = 1 + length // hop if length is not None else last + context + 2 * width
+        # The segment of audio reconstructed: the chunk's frames and their context, within the recording.
+        low = max(0, first - context)
+        seg_start = low * hop
+        seg_stop = (last + context) * hop if length is None else min(length, (last + context) * hop)
+        seg_frames = 1 + (seg_stop - seg_start) // hop
+        # The noisy mel of every window covering the segment's frames, framed as the whole recording's STFT.
+        starts = [s for s in window_starts(frames, width) if s < low + seg_frames and s + width > low]
+        mel_first, mel_last = starts[0], min(starts[-1] + width, frames)
+        pad = self.n_fft // 2
+        audio = self._samples(mel_first * hop - pad, (mel_last - 1) * hop - pad + self.n_fft, length)
+        spectrum = librosa.stft(audio, n_fft=self.n_fft, hop_length=hop, center=False)
+        mel = self.basis @ np.abs(spectrum) ** 2
+        estimate = _estimate_frames(
+            self.model, mel, mel_first, frames, (low, low + seg_frames), self.settings, self.device
+        )
+        segment = self._samples(seg_start, seg_stop, length).astype(np.float32)
+        denoised = _reconstruct(segment, estimate, self.settings, self.method, self.device, self.griffin_lim_iters)
+        keep_stop = last * hop if length is None else min(length, last * hop)
+        kept = denoised[first * hop - seg_start : keep_stop - seg_start]
+        self.next_frame = last
+        drop = max(0, (self.next_frame - context - 2 * width) * hop - pad)  # before anything a later chunk reads
+        if drop > self.buffer_start:
+            self.buffer = self.buffer[drop - self.buffer_start :]
+            self.buffer_start = drop
+        return kept
 
 
 def output_path(path: Path, out_dir: Path) -> Path:
@@ -175,6 +317,46 @@ def plan_outputs(paths: list[Path], out_dir: Path) -> list[Path]:
     return outputs
 
 
+class _ChannelStream:
+    """One channel of a file at its own rate: to the model's rate, `StreamingDenoiser`, and back, with
+    soxr's streaming resampler (the same samples as its whole-array one), at the input's number of samples."""
+
+    def __init__(self, rate: int, denoiser: StreamingDenoiser):
+        self.rate, self.model_rate = rate, denoiser.settings.sample_rate
+        stream = lambda a, b: soxr.ResampleStream(a, b, 1, np.float32, RESAMPLE_QUALITY) if a != b else None  # noqa: E731
+        self.inward, self.outward = stream(rate, self.model_rate), stream(self.model_rate, rate)
+        self.denoiser = denoiser
+        self.length = self.resampled = self.written = 0
+        self.held = np.zeros(0, np.float32)  # output beyond the input read so far, until more comes
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        self.length += len(samples)
+        return self._out(self.denoiser.push(self._in(samples, last=False)), last=False)
+
+    def finish(self) -> np.ndarray:
+        tail = self._in(np.zeros(0, np.float32), last=True)
+        # `audio.io.resample` (librosa's) gives ceil(n * ratio) samples, padding soxr's rounded count with silence.
+        tail = np.pad(tail, (0, max(0, math.ceil(self.length * self.model_rate / self.rate) - self.resampled)))
+        return self._out(np.concatenate([self.denoiser.push(tail), self.denoiser.finish()]), last=True)
+
+    def _in(self, samples: np.ndarray, last: bool) -> np.ndarray:
+        resampled = samples if self.inward is None else self.inward.resample_chunk(samples, last=last)
+        self.resampled += len(resampled)
+        return resampled
+
+    def _out(self, denoised: np.ndarray, last: bool) -> np.ndarray:
+        denoised = np.asarray(denoised, np.float32)
+        back = denoised if self.outward is None else self.outward.resample_chunk(denoised, last=last)
+        pending = np.concatenate([self.held, back])
+        room = self.length - self.written
+        if last:  # as librosa.util.fix_length: cut to the input's length, or pad it with silence
+            out = np.pad(pending, (0, max(0, room - len(pending))))[:room]
+        else:
+            out, self.held = pending[:room], pending[room:]
+        self.written += len(out)
+        return out
+
+
 def denoise_file(
     path: Path,
     out_dir: Path,
@@ -183,12 +365,28 @@ def denoise_file(
     method: str,
     device: torch.device,
     griffin_lim_iters: int = 32,
+    chunk_hops: int = CHUNK_HOPS,
 ) -> Path:
-    """Denoise the recording at `path` into OUT_DIR/<stem>.wav (32-bit float, the input's rate and channels)."""
+    """Denoise the recording at `path` into OUT_DIR/<stem>.wav (32-bit float, the input's rate and channels),
+    streaming: `denoise_audio`'s result, read, denoised and written a chunk at a time."""
     output = plan_outputs([Path(path)], Path(out_dir))[0]
     check_input(path)
-    audio, rate = read_channels(path)
-    denoised = denoise_audio(audio, rate, model, settings, method, device, griffin_lim_iters, Path(path).name)
-    with atomic_file(output) as partial:  # an interrupted run leaves no partial output
-        write_wav(partial, denoised.astype(np.float32), rate)
+    info = sf.info(path)
+    denoiser = lambda: StreamingDenoiser(model, settings, method, device, griffin_lim_iters, chunk_hops)  # noqa: E731
+    channels = [_ChannelStream(info.samplerate, denoiser()) for _ in range(info.channels)]
+    seconds = round(info.frames / info.samplerate, 1)
+    with (
+        atomic_file(output) as partial,  # an interrupted run leaves no partial output
+        FloatWavWriter(partial, info.samplerate, info.channels) as writer,
+        tqdm(total=seconds, desc=Path(path).name, unit="s", mininterval=0.5, disable=seconds < 60) as bar,
+    ):
+        for block in read_blocks(path, READ_SAMPLES):
+            writer.write(_stack([channel.push(block[:, c]) for c, channel in enumerate(channels)]))
+            bar.update(round(len(block) / info.samplerate, 3))
+        writer.write(_stack([channel.finish() for channel in channels]))
     return output
+
+
+def _stack(channels: list[np.ndarray]) -> np.ndarray:
+    """Channels of equal length (each saw the same samples) as (samples, channels)."""
+    return np.stack(channels, axis=1)
