@@ -13,7 +13,7 @@ LOCK_FLAGS := --generate-hashes --allow-unsafe --extra test --strip-extras
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.4.1
 
-.PHONY: setup lock repro test check bench report docs
+.PHONY: setup lock repro test test-quick check bench report docs
 
 setup: $(STAMP)
 
@@ -33,8 +33,15 @@ lock:
 repro: setup
 	$(RUN) dvc repro
 
+# The whole suite, one worker per core (pytest-xdist), handed out a test at a time so the long pipeline tests
+# (collected first, tests/conftest.py) spread over the workers; the tiny DVC pipeline that most of
+# tests/test_pipeline.py starts from is built once and copied.
 test: setup
-	$(RUN) python -m pytest
+	$(RUN) python -m pytest -n auto --maxschedchunk 1
+
+# Everything but the DVC pipeline runs: the quick loop while editing. CI runs `make test`.
+test-quick: setup
+	$(RUN) python -m pytest -n auto --maxschedchunk 1 --ignore=tests/test_pipeline.py
 
 bench: setup
 	$(RUN) python bench/run.py

@@ -14,7 +14,7 @@ from _stage import run
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
 from audiomnist_denoise.data.splits import read_split
-from audiomnist_denoise.evaluation.methods import apply_methods, estimate_images
+from audiomnist_denoise.evaluation.methods import estimate_images, run_methods
 from audiomnist_denoise.evaluation.spectrogram_mse import (
     clip_table,
     flat_metrics,
@@ -31,6 +31,7 @@ from audiomnist_denoise.evaluation.speech import (
     stoi_by_group,
 )
 from audiomnist_denoise.features.cache import INDEX_FILE, open_features
+from audiomnist_denoise.features.spectrogram import estimate_image
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, FEATURES, GROUP_TABLES, MODEL, NOISY, RAW, SPLIT
 from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
@@ -52,23 +53,29 @@ def load_test_audio(test: pd.DataFrame, rate: int) -> tuple[list[np.ndarray], li
     return tuple([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (RAW, NOISY))
 
 
-def native_images(model: SpectralDenoiser, index: pd.DataFrame, features, device):
-    """For cache rows, the images of a native-track model's estimates from the noisy audio."""
+def native_images(model: SpectralDenoiser, index: pd.DataFrame, features, device, known: dict[int, np.ndarray]):
+    """For cache rows, the images of a native-track model's estimates from the noisy audio; `known` has those
+    of some rows already (the test clips', from their speech-quality run), the others are estimated here."""
+    peaks = index.noisy_db_max.to_numpy()
 
     def images(rows: np.ndarray) -> np.ndarray:
-        clips = [parse_clip_path(Path(index.speaker[row]) / f"{index.clip_id[row]}.wav") for row in rows]
+        missing = [row for row in rows if row not in known]
+        clips = [parse_clip_path(Path(index.speaker[row]) / f"{index.clip_id[row]}.wav") for row in missing]
         noisy = [load_resampled(NOISY / clip.path, features.sample_rate)[0] for clip in clips]
-        return estimate_images(model, noisy, index.noisy_db_max.to_numpy()[rows], features, device)
+        if missing:
+            known.update(zip(missing, estimate_images(model, noisy, peaks[missing], features, device), strict=True))
+        return np.stack([known[row] for row in rows])
 
     return images
 
 
-def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips."""
+def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tuple[dict, dict, list[np.ndarray]]:
+    """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips;
+    and the model's clean mel estimate of each test clip."""
     clean, noisy = load_test_audio(test, features.sample_rate)
-    outputs = apply_methods(model, clean, noisy, features, settings, device)
-    scores = score_audio(clean, outputs, features.sample_rate, settings.workers, settings.pesq_every)
-    clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
+    run = run_methods(model, clean, noisy, features, settings, device)
+    scores = score_audio(clean, run.outputs, features.sample_rate, settings.workers, settings.pesq_every)
+    clean, outputs, rate = at_stoi_rate_all(clean, run.outputs, features.sample_rate, settings.workers)
     stoi = {by: stoi_by_group(clean, outputs, test[by], rate, settings.workers) for by in GROUP_TABLES}
     speaker_estoi = stoi_by_group(clean, outputs, test.speaker, rate, settings.workers, extended=True)
     means = method_means(scores, stoi["speaker"], speaker_estoi)
@@ -78,7 +85,7 @@ def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tup
         for metric in QUALITY_METRICS
     }
     groups = {by: group_quality(scores, test[by].reset_index(drop=True), stoi[by]) for by in GROUP_TABLES}
-    return metrics, groups
+    return metrics, groups, run.estimates
 
 
 def main() -> str:
@@ -96,12 +103,18 @@ def main() -> str:
     device = resolve_device("auto")
     model, config = load_checkpoint(MODEL, device)
     features = checkpoint_features(config, MODEL)
-    scored = native_images(model, index, features, device) if isinstance(model, SpectralDenoiser) else model
+    test = table[table.split == "test"].reset_index(drop=True)
+    quality, quality_by_group, estimates = speech_quality(test, model, features, settings, device)
+    if isinstance(model, SpectralDenoiser):  # the test clips' images from the estimates just made, not again
+        peaks = index.noisy_db_max.to_numpy()[test.row]
+        known = {row: estimate_image(e, p, features) for row, e, p in zip(test.row, estimates, peaks, strict=True)}
+        scored = native_images(model, index, features, device, known)
+    else:
+        scored = model
     table["mse"], table["identity_mse"] = score_spectrograms(
         scored, clean, noisy, table.row.to_numpy(), settings.batch_size, device
     )
     test = table[table.split == "test"].reset_index(drop=True)
-    quality, quality_by_group = speech_quality(test, model, features, settings, device)
     metrics = flat_metrics(table) | quality
     write_text_atomic(EVAL_METRICS, json.dumps(metrics, indent=2) + "\n")
     for by, name in GROUP_TABLES.items():

@@ -152,3 +152,9 @@ def mean_loss(model: torch.nn.Module, pairs: Pairs, batch_size: int, device: tor
 def mel_db(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """Mel power spectrogram in dB (ref 1.0), floored `top_db` below its peak: (n_mels, frames)."""
     return power_db(mel_power(audio, settings), settings)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The DVC pipeline's tests first: they are the longest, so under pytest-xdist they start at once and the
+    short tests fill the workers' gaps, instead of one long test running alone at the end."""
+    items.sort(key=lambda item: item.path.name != "test_pipeline.py")  # stable: file order kept otherwise

@@ -3,15 +3,24 @@
 import warnings
 
 import numpy as np
+import pystoi
 import pytest
 from pesq import BufferTooShortError, pesq
 
 from audiomnist_denoise.data import tts
-from audiomnist_denoise.evaluation.metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.evaluation.metrics import (
+    STOI_RATE,
+    StoiReference,
+    at_stoi_rate,
+    pesq_wideband,
+    si_sdr,
+    stoi_concatenated,
+)
 
 RATE = 16000
 RNG = np.random.default_rng(0)
 DIGITS = [tts.synthesize_clip("01", digit, 0, RATE, 0) / 32768.0 for digit in range(6)]
+DIGITS_10K = [at_stoi_rate(digit, RATE) for digit in DIGITS]
 
 
 def noisy(clean: np.ndarray, snr_db: float) -> np.ndarray:
@@ -68,3 +77,25 @@ def test_clips_resampled_for_stoi_once_score_as_pystoi_scores_them():
     direct = stoi_concatenated([clean], [degraded], RATE)
     assert stoi_concatenated([at_stoi_rate(clean, RATE)], [at_stoi_rate(degraded, RATE)], STOI_RATE) == direct
     assert len(at_stoi_rate(clean, RATE)) == int(np.ceil(len(clean) * STOI_RATE / RATE))
+
+
+@pytest.mark.parametrize("extended", [False, True])
+def test_one_reference_scores_every_estimate_as_pystoi_does(extended):
+    clean = np.concatenate(DIGITS_10K)
+    rng = np.random.default_rng(5)
+    estimates = [clean + level * rng.standard_normal(len(clean)) for level in (0.001, 0.02, 0.1)]
+    estimates += [0.5 * clean, np.roll(clean, 300)]
+    reference = StoiReference(clean)
+    for estimate in estimates:
+        np.random.seed(3)  # extended STOI dithers with NumPy's global generator, as pystoi does
+        expected = pystoi.stoi(clean, estimate, STOI_RATE, extended=extended)
+        np.random.seed(3)
+        assert reference.score(estimate, extended) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+
+
+def test_one_reference_too_short_for_stoi_warns_and_gives_pystois_floor():
+    short = np.asarray(DIGITS_10K[0][:2000], np.float64)
+    with pytest.warns(RuntimeWarning, match="Not enough STFT frames"):
+        assert StoiReference(short).score(short) == 1e-5
+    with pytest.raises(ValueError, match="reference's length 2000"):
+        StoiReference(short).score(short[:-1])

@@ -2,7 +2,6 @@
 `griffinlim`), and the classical baseline."""
 
 import librosa
-import noisereduce
 import numpy as np
 
 from ..features.spectrogram import mel_basis, mel_power, stft
@@ -47,4 +46,6 @@ def oracle_mask(clean: np.ndarray, noisy: np.ndarray, settings: FeatureParams) -
 
 def spectral_gating(noisy: np.ndarray, sample_rate: int) -> np.ndarray:
     """The classical baseline users reach for first: noisereduce's stationary spectral gating."""
+    import noisereduce  # here: it imports torch, which `denoise` and the featurizing stages do not need
+
     return noisereduce.reduce_noise(y=np.asarray(noisy, np.float32), sr=sample_rate, stationary=True).astype(np.float32)

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit, train_test_split
 
 from ..errors import PipelineError
 from .corpus import Clip
@@ -62,6 +61,8 @@ def choose_test_speakers(
     strata = [genders[speaker] for speaker in speakers] if genders else None
     if strata and not _can_stratify(strata, count):
         strata = None
+    from sklearn.model_selection import train_test_split  # here: most importers only read a split
+
     _, chosen = train_test_split(speakers, test_size=count, stratify=strata, random_state=seed)
     return sorted(chosen)
 
@@ -73,6 +74,8 @@ def _can_stratify(strata: list[str], count: int) -> bool:
 
 def _validation_rows(rest: pd.DataFrame, fraction: float, by: str, seed: int) -> np.ndarray:
     """Positions in `rest` of the validation clips."""
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+
     if by == "speaker":
         speakers = rest.speaker.nunique()
         count = round(speakers * fraction)

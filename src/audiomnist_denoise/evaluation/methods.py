@@ -12,6 +12,8 @@ Both Griffin-Lim methods start from the same phase (`griffin_lim_start`), so the
 is the ceiling of exactly the method it is compared with.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import nn
@@ -107,6 +109,14 @@ def _mask_denoise(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> np.ndar
     return mask_denoise(*item)
 
 
+@dataclass(frozen=True)
+class MethodRun:
+    """Every method's output for each clip (`apply_methods`), and the model's clean mel power estimate of each."""
+
+    outputs: dict[str, list[np.ndarray]]
+    estimates: list[np.ndarray]
+
+
 def apply_methods(
     model: nn.Module,
     clean: list[np.ndarray],
@@ -116,14 +126,33 @@ def apply_methods(
     device: torch.device,
 ) -> dict[str, list[np.ndarray]]:
     """Every method's output (float32, the clip's length) for each clean/noisy pair of clips,
-    all at features.sample_rate, in the order of METHODS.
+    all at features.sample_rate, in the order of METHODS (`run_methods`)."""
+    return run_methods(model, clean, noisy, features, settings, device).outputs
+
+
+def run_methods(
+    model: nn.Module,
+    clean: list[np.ndarray],
+    noisy: list[np.ndarray],
+    features: FeatureParams,
+    settings: EvaluateParams,
+    device: torch.device,
+) -> MethodRun:
+    """Every method's output for each clean/noisy pair of clips, and the model's estimates they came from.
 
     The per-clip NumPy work runs on `settings.workers` processes (0: all cores); the model and
     Griffin-Lim run batched in this process, where PyTorch uses every core itself.
     """
     workers = settings.workers
+    rate = features.sample_rate
+    # The pretrained baselines first, while this process holds least: DeepFilterNet3 forks once per clip
+    # (`baselines`), and a fork's cost grows with the memory it copies the page tables of.
+    baselines = {
+        name: list(map_progress(denoise_item, [(name, audio, rate) for audio in noisy], workers, name))
+        for name in BASELINES
+    }
     items = [(reference, audio, features) for reference, audio in zip(clean, noisy, strict=True)]
-    per_clip = list(map_progress(_mels_and_classical, items, workers, "mels and baselines"))
+    per_clip = list(map_progress(_mels_and_classical, items, workers, "mels, gating and oracle"))
     noisy_mels, clean_mels, gated, oracle = ([outputs[k] for outputs in per_clip] for k in range(4))
     estimates = estimate_clean_mel(model, noisy_mels, features, device, settings.batch_size)
 
@@ -133,12 +162,7 @@ def apply_methods(
 
     pairs = [(audio, estimate, features) for audio, estimate in zip(noisy, estimates, strict=True)]
     masked = list(map_progress(_mask_denoise, pairs, workers, "mask"))
-    rate = features.sample_rate
-    baselines = {
-        name: list(map_progress(denoise_item, [(name, audio, rate) for audio in noisy], workers, name))
-        for name in BASELINES
-    }
-    return {
+    outputs = {
         "noisy": [np.asarray(audio, np.float32) for audio in noisy],
         "spectral_gating": gated,
         **baselines,
@@ -147,3 +171,4 @@ def apply_methods(
         "oracle_griffinlim": gl(clean_mels),
         "oracle_mask": oracle,
     }
+    return MethodRun(outputs, estimates)

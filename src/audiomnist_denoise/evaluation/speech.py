@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..parallel import map_progress
-from .metrics import STOI_RATE, at_stoi_rate, pesq_wideband, si_sdr, stoi_concatenated
+from .metrics import STOI_RATE, PesqReference, StoiReference, at_stoi_rate, si_sdr
 
 CLIP_METRICS = ("si_sdr", "pesq")
 METRICS = ("si_sdr", "pesq", "stoi", "estoi")
@@ -17,10 +17,11 @@ METRICS = ("si_sdr", "pesq", "stoi", "estoi")
 
 def _clip_scores(item: tuple[np.ndarray, dict[str, np.ndarray], int, bool]) -> dict[str, float]:
     clean, outputs, rate, with_pesq = item
+    reference = PesqReference(clean, rate) if with_pesq else None
     scores = {}
     for method, output in outputs.items():
         scores[f"{method}.si_sdr"] = si_sdr(clean, output)
-        scores[f"{method}.pesq"] = pesq_wideband(clean, output, rate) if with_pesq else float("nan")
+        scores[f"{method}.pesq"] = reference.score(output) if reference is not None else float("nan")
     return scores
 
 
@@ -53,9 +54,12 @@ def at_stoi_rate_all(
     return per_name.pop("clean"), per_name, STOI_RATE
 
 
-def _group_stoi(item: tuple[list[np.ndarray], list[np.ndarray], int, bool]) -> float:
+def _group_stoi(item: tuple[list[np.ndarray], dict[str, list[np.ndarray]], int, bool]) -> dict[str, float]:
+    """Every method's STOI (or extended STOI) on one group's clips joined end to end, against one reference."""
     references, estimates, rate, extended = item
-    return stoi_concatenated(references, estimates, rate, extended)
+    joined = lambda clips: at_stoi_rate(np.concatenate(clips), rate)  # noqa: E731
+    reference = StoiReference(joined(references))
+    return {method: reference.score(joined(clips), extended) for method, clips in estimates.items()}
 
 
 def stoi_by_group(
@@ -68,19 +72,24 @@ def stoi_by_group(
 ) -> pd.DataFrame:
     """STOI (or extended STOI) of each group's clips joined end to end: one row per group, one column per method.
 
-    `groups` labels each clip (same order as `clean`); groups come out sorted.
+    `groups` labels each clip (same order as `clean`); groups come out sorted. (`rate` STOI_RATE, as
+    `at_stoi_rate_all` leaves the clips, resamples nothing.)
     """
     labels = groups.to_numpy()
     members = {label: np.flatnonzero(labels == label) for label in sorted(pd.unique(labels))}
-    tasks = [(label, method) for label in members for method in outputs]
     items = [
-        ([clean[i] for i in members[label]], [outputs[method][i] for i in members[label]], rate, extended)
-        for label, method in tasks
+        (
+            [clean[i] for i in indices],
+            {method: [clips[i] for i in indices] for method, clips in outputs.items()},
+            rate,
+            extended,
+        )
+        for indices in members.values()
     ]
     name = "ESTOI" if extended else "STOI"
     values = list(map_progress(_group_stoi, items, workers, desc=f"{name} by {groups.name}", unit="group"))
-    table = pd.Series(values, index=pd.MultiIndex.from_tuples(tasks)).unstack()
-    return table.loc[list(members), list(outputs)].rename_axis(groups.name)
+    table = pd.DataFrame(values, index=pd.Index(list(members), name=groups.name))
+    return table[list(outputs)]
 
 
 def method_means(scores: pd.DataFrame, speaker_stoi: pd.DataFrame, speaker_estoi: pd.DataFrame) -> pd.DataFrame:
