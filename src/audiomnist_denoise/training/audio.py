@@ -213,7 +213,7 @@ class AudioTask:
         else:
             ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel, inside)
             errors = (output - ideal).square()
-        return errors, self._frames_in_clip(lengths, errors.shape[-1]).expand_as(errors), clip_si_sdr
+        return errors, inside.expand_as(errors), clip_si_sdr  # errors have the mel's frames in either loss
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
         errors, inside, clip_si_sdr = self._errors(model, batch, precision)
