@@ -14,7 +14,7 @@ from _stage import run
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
 from audiomnist_denoise.data.splits import read_split
-from audiomnist_denoise.evaluation.methods import estimate_images, run_methods
+from audiomnist_denoise.evaluation.methods import apply_methods, estimate_images
 from audiomnist_denoise.evaluation.spectrogram_mse import (
     clip_table,
     flat_metrics,
@@ -73,7 +73,7 @@ def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tup
     """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips;
     and the model's clean mel estimate of each test clip."""
     clean, noisy = load_test_audio(test, features.sample_rate)
-    run = run_methods(model, clean, noisy, features, settings, device)
+    run = apply_methods(model, clean, noisy, features, settings, device)
     scores = score_audio(clean, run.outputs, features.sample_rate, settings.workers, settings.pesq_every)
     clean, outputs, rate = at_stoi_rate_all(clean, run.outputs, features.sample_rate, settings.workers)
     stoi = {by: stoi_by_group(clean, outputs, test[by], rate, settings.workers) for by in GROUP_TABLES}

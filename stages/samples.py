@@ -38,7 +38,7 @@ def main() -> str:
     clean, noisy = (
         [load_resampled(root / clip.path, features.sample_rate)[0] for clip in clips] for root in (RAW, NOISY)
     )
-    outputs = apply_methods(model, clean, noisy, features, methods, device)
+    outputs = apply_methods(model, clean, noisy, features, methods, device).outputs
     with atomic_directory(SAMPLES) as folder, atomic_directory(SAMPLE_FIGURES) as figures:
         for position, clip in enumerate(tqdm(clips, desc="samples")):
             audio = {"clean": clean[position]} | {method: outputs[method][position] for method in outputs}

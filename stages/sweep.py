@@ -35,7 +35,7 @@ def main() -> str:
     for snr in settings.snr_sweep:
         mixed = [mix_corpus_clip(RAW, clip, maker, snr, params.noise.seed) for clip in clips]
         clean, noisy = ([resample(pair[i], pair[2], features.sample_rate) for pair in mixed] for i in (0, 1))
-        outputs = apply_methods(model, clean, noisy, features, settings, device)
+        outputs = apply_methods(model, clean, noisy, features, settings, device).outputs
         scores = score_audio(clean, outputs, features.sample_rate, settings.workers, settings.pesq_every)
         clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
         stoi, estoi = (

@@ -143,7 +143,7 @@ def test_denoise_file_writes_float_wav_of_the_inputs_shape(tmp_path):
     source = tmp_path / "in" / "mono.flac"
     source.parent.mkdir()
     sf.write(source, noisy_recording(1.0, 8000, 160, 2), 8000)
-    output = denoise_file(source, tmp_path / "out" / "nested", MODEL, SETTINGS, "mask", CPU)
+    output = denoise_file(source, tmp_path / "out" / "nested", StreamingDenoiser(MODEL, SETTINGS, "mask", CPU))
     assert output == tmp_path / "out" / "nested" / "mono.wav"
     info = sf.info(output)
     assert (info.samplerate, info.channels, info.frames, info.subtype) == (8000, 1, 8000, "FLOAT")
@@ -162,7 +162,8 @@ def test_a_streamed_file_equals_the_recording_denoised_whole(tmp_path, rate, met
     sf.write(tmp_path / "long.wav", audio, rate, subtype="FLOAT")
     whole = denoise_audio(audio, rate, MODEL, SETTINGS, method, CPU, griffin_lim_iters=4)
     # Chunks of 2 window hops (32 frames): some 60 chunks, each cut with its context from the middle of the audio.
-    output = denoise_file(tmp_path / "long.wav", tmp_path / "out", MODEL, SETTINGS, method, CPU, 4, chunk_hops=2)
+    streaming = StreamingDenoiser(MODEL, SETTINGS, method, CPU, 4, chunk_hops=2)
+    output = denoise_file(tmp_path / "long.wav", tmp_path / "out", streaming)
     streamed, streamed_rate = sf.read(output, dtype="float32", always_2d=True)
     assert streamed_rate == rate and streamed.shape == whole.shape
     np.testing.assert_allclose(streamed, whole, rtol=0, atol=tolerance * np.abs(whole).max())

@@ -32,7 +32,7 @@ EVALUATE = load_params(REPO / "params.yaml").evaluate.model_copy(
 
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, list[np.ndarray]]:
-    return apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE, "cpu")
+    return apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE, "cpu").outputs
 
 
 def test_every_method_gives_audio_of_each_clips_length(outputs):
@@ -44,7 +44,7 @@ def test_every_method_gives_audio_of_each_clips_length(outputs):
 
 
 def test_the_methods_on_two_processes_gives_what_one_gives(outputs):
-    on_two = apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE.model_copy(update={"workers": 2}), "cpu")
+    on_two = apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE.model_copy(update={"workers": 2}), "cpu").outputs
     for method in METHODS:
         for one, two in zip(outputs[method], on_two[method], strict=True):
             np.testing.assert_allclose(two, one, atol=1e-6, err_msg=method)

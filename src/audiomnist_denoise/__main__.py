@@ -11,7 +11,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from .denoise import METHODS, check_input, denoise_file, plan_outputs
+from .denoise import METHODS, StreamingDenoiser, check_input, denoise_file, plan_outputs
 from .errors import PipelineError
 from .layout import MODEL
 from .model.checkpoint import checkpoint_features, load_checkpoint
@@ -88,7 +88,8 @@ def run_denoise(args: argparse.Namespace) -> None:
     model, config = load_checkpoint(args.model, device)
     settings = checkpoint_features(config, args.model)
     for path in args.inputs:
-        output = denoise_file(path, args.output_dir, model, settings, args.method, device, args.griffin_lim_iters)
+        denoiser = StreamingDenoiser(model, settings, args.method, device, args.griffin_lim_iters)
+        output = denoise_file(path, args.output_dir, denoiser)
         print(_summary(path, output, args.method), flush=True)
 
 

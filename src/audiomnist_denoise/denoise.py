@@ -220,7 +220,7 @@ class StreamingDenoiser:
     ):
         _check_method(method)
         self.model, self.settings, self.method, self.device = model, settings, method, device
-        self.griffin_lim_iters = griffin_lim_iters
+        self.griffin_lim_iters, self.chunk_hops = griffin_lim_iters, chunk_hops
         self.hop, self.n_fft = settings.hop_length, settings.n_fft
         self.width = window_width(model, settings)
         self.chunk = chunk_hops * max(self.width // 2, 1)  # frames of output per chunk
@@ -230,6 +230,12 @@ class StreamingDenoiser:
         self.buffer_start = 0  # the recording's sample at buffer[0]
         self.next_frame = 0  # the first output frame not yet produced
         self.basis = mel_basis(settings)
+
+    def fresh(self) -> "StreamingDenoiser":
+        """A denoiser of the same model and settings, at the start of a recording."""
+        return StreamingDenoiser(
+            self.model, self.settings, self.method, self.device, self.griffin_lim_iters, self.chunk_hops
+        )
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         self.buffer = np.concatenate([self.buffer, np.asarray(samples, np.float32)])
@@ -357,23 +363,14 @@ class _ChannelStream:
         return out
 
 
-def denoise_file(
-    path: Path,
-    out_dir: Path,
-    model: nn.Module,
-    settings: FeatureParams,
-    method: str,
-    device: torch.device,
-    griffin_lim_iters: int = 32,
-    chunk_hops: int = CHUNK_HOPS,
-) -> Path:
+def denoise_file(path: Path, out_dir: Path, denoiser: StreamingDenoiser) -> Path:
     """Denoise the recording at `path` into OUT_DIR/<stem>.wav (32-bit float, the input's rate and channels),
-    streaming: `denoise_audio`'s result, read, denoised and written a chunk at a time."""
+    streaming: `denoise_audio`'s result, read, denoised and written a chunk at a time, each channel by a fresh
+    copy of `denoiser` (which itself is left unused)."""
     output = plan_outputs([Path(path)], Path(out_dir))[0]
     check_input(path)
     info = sf.info(path)
-    denoiser = lambda: StreamingDenoiser(model, settings, method, device, griffin_lim_iters, chunk_hops)  # noqa: E731
-    channels = [_ChannelStream(info.samplerate, denoiser()) for _ in range(info.channels)]
+    channels = [_ChannelStream(info.samplerate, denoiser.fresh()) for _ in range(info.channels)]
     seconds = round(info.frames / info.samplerate, 1)
     with (
         atomic_file(output) as partial,  # an interrupted run leaves no partial output

@@ -111,7 +111,7 @@ def _mask_denoise(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> np.ndar
 
 @dataclass(frozen=True)
 class MethodRun:
-    """Every method's output for each clip (`apply_methods`), and the model's clean mel power estimate of each."""
+    """Every method's output for each clip, and the model's clean mel power estimate of each (`apply_methods`)."""
 
     outputs: dict[str, list[np.ndarray]]
     estimates: list[np.ndarray]
@@ -124,21 +124,9 @@ def apply_methods(
     features: FeatureParams,
     settings: EvaluateParams,
     device: torch.device,
-) -> dict[str, list[np.ndarray]]:
-    """Every method's output (float32, the clip's length) for each clean/noisy pair of clips,
-    all at features.sample_rate, in the order of METHODS (`run_methods`)."""
-    return run_methods(model, clean, noisy, features, settings, device).outputs
-
-
-def run_methods(
-    model: nn.Module,
-    clean: list[np.ndarray],
-    noisy: list[np.ndarray],
-    features: FeatureParams,
-    settings: EvaluateParams,
-    device: torch.device,
 ) -> MethodRun:
-    """Every method's output for each clean/noisy pair of clips, and the model's estimates they came from.
+    """Every method's output (float32, the clip's length) for each clean/noisy pair of clips, all at
+    features.sample_rate, in the order of METHODS; and the model's estimates its methods came from.
 
     The per-clip NumPy work runs on `settings.workers` processes (0: all cores); the model and
     Griffin-Lim run batched in this process, where PyTorch uses every core itself.
