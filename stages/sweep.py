@@ -7,6 +7,7 @@ plots/sweep/{si_sdr,pesq,stoi,estoi}.csv: one row per SNR, one column per method
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from _stage import run
 
@@ -29,19 +30,27 @@ def main() -> str:
     model, config = load_checkpoint(MODEL, device)
     features = checkpoint_features(config, MODEL)
     clips = lowest_reps(read_split(SPLIT), "test", settings.sweep_reps)
-    speakers = pd.Series([clip.speaker for clip in clips], name="speaker")
+    speakers = sorted({clip.speaker for clip in clips})
     maker = noise_maker(params.noise.kind, RAW, params.noise.babble_talkers, Path(params.noise.dir))
+    # Every SNR's mixes go through the methods and the scores together: one pass, one set of worker pools.
+    pairs = [(snr, clip) for snr in settings.snr_sweep for clip in clips]
+    mixed = [mix_corpus_clip(RAW, clip, maker, snr, params.noise.seed) for snr, clip in pairs]
+    clean, noisy = ([resample(mix[i], mix[2], features.sample_rate) for mix in mixed] for i in (0, 1))
+    outputs = apply_methods(model, clean, noisy, features, settings, device).outputs
+    positions = [i % len(clips) for i in range(len(pairs))]  # PESQ on the same clips at every SNR
+    scores = score_audio(clean, outputs, features.sample_rate, settings.workers, settings.pesq_every, positions)
+    clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
+    group = lambda snr, speaker: f"{snr:g} dB, speaker {speaker}"  # noqa: E731 - STOI per speaker at each SNR
+    groups = pd.Series([group(snr, clip.speaker) for snr, clip in pairs], name="SNR and speaker")
+    stoi, estoi = (
+        stoi_by_group(clean, outputs, groups, rate, settings.workers, extended) for extended in (False, True)
+    )
+    snrs = np.array([snr for snr, _ in pairs])
     rows = []
     for snr in settings.snr_sweep:
-        mixed = [mix_corpus_clip(RAW, clip, maker, snr, params.noise.seed) for clip in clips]
-        clean, noisy = ([resample(pair[i], pair[2], features.sample_rate) for pair in mixed] for i in (0, 1))
-        outputs = apply_methods(model, clean, noisy, features, settings, device).outputs
-        scores = score_audio(clean, outputs, features.sample_rate, settings.workers, settings.pesq_every)
-        clean, outputs, rate = at_stoi_rate_all(clean, outputs, features.sample_rate, settings.workers)
-        stoi, estoi = (
-            stoi_by_group(clean, outputs, speakers, rate, settings.workers, extended) for extended in (False, True)
-        )
-        rows.append(method_means(scores, stoi, estoi).assign(snr_db=snr))
+        at = [group(snr, speaker) for speaker in speakers]
+        scored = scores[snrs == snr]
+        rows.append(method_means(scored, stoi.loc[at], estoi.loc[at]).assign(snr_db=snr))
     table = pd.concat(rows).reset_index()
     with atomic_directory(SWEEP_PLOTS) as folder:
         for metric in METRICS:

@@ -88,6 +88,16 @@ def test_pesq_on_every_nth_clip_takes_the_same_clips_for_every_method(outputs):
     pd.testing.assert_frame_equal(subset[others], every[others])
 
 
+def test_pesq_on_every_nth_clip_counts_within_each_joined_set(outputs):
+    """The sweep joins its SNRs' clips into one list: PESQ falls on the same clips of each set."""
+    joined = {method: audio[:3] * 2 for method, audio in outputs.items()}
+    scores = score_audio(CLEAN[:3] * 2, joined, RATE, 1, pesq_every=2, positions=[0, 1, 2, 0, 1, 2])
+    taken = scores["noisy.pesq"].notna().tolist()
+    assert taken == [True, False, True, True, False, True]
+    with pytest.raises(ValueError):
+        score_audio(CLEAN[:3], {m: a[:3] for m, a in outputs.items()}, RATE, 1, positions=[0, 1])
+
+
 def test_parallel_scoring_gives_the_same_table(outputs):
     pd.testing.assert_frame_equal(score_audio(CLEAN, outputs, RATE, 1), score_audio(CLEAN, outputs, RATE, 2))
 

@@ -26,14 +26,21 @@ def _clip_scores(item: tuple[np.ndarray, dict[str, np.ndarray], int, bool]) -> d
 
 
 def score_audio(
-    clean: list[np.ndarray], outputs: dict[str, list[np.ndarray]], rate: int, workers: int, pesq_every: int = 1
+    clean: list[np.ndarray],
+    outputs: dict[str, list[np.ndarray]],
+    rate: int,
+    workers: int,
+    pesq_every: int = 1,
+    positions: list[int] | None = None,
 ) -> pd.DataFrame:
     """One row per clip, with `{method}.si_sdr` and `{method}.pesq` columns. PESQ, the costly one, is taken on
     every `pesq_every`-th clip from the first, the same clips for every method; NaN on the others and where it
-    finds no speech (means skip NaN)."""
+    finds no speech (means skip NaN). `positions`: each clip's place in its own set of clips, where the list
+    joins several (default: its place in this one)."""
+    positions = range(len(clean)) if positions is None else positions
     items = [
-        (reference, {method: audio[i] for method, audio in outputs.items()}, rate, i % pesq_every == 0)
-        for i, reference in enumerate(clean)
+        (reference, {method: audio[i] for method, audio in outputs.items()}, rate, position % pesq_every == 0)
+        for i, (reference, position) in enumerate(zip(clean, positions, strict=True))
     ]
     return pd.DataFrame(list(map_progress(_clip_scores, items, workers, desc="SI-SDR and PESQ")))
 
