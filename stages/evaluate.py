@@ -1,5 +1,6 @@
 """Stage `evaluate`: the model's val and test loss against the identity baseline, the speech quality of
-every denoising method on the test clips, and both per group of test clips.
+every denoising method on the test clips, and both per group of test clips. The model-free methods' speech
+quality is the `references` stage's (data/references/evaluate/); the model's methods are scored here.
 
 Writes metrics/eval.json, plots/eval/by_{digit,speaker,gender,accent,age}.csv and two figures.
 """
@@ -12,28 +13,32 @@ import pandas as pd
 from _stage import run
 
 from audiomnist_denoise.audio.io import load_resampled
-from audiomnist_denoise.data.corpus import META_FILE, load_metadata, parse_clip_path
-from audiomnist_denoise.data.splits import read_split
-from audiomnist_denoise.evaluation.methods import apply_methods, estimate_images
-from audiomnist_denoise.evaluation.spectrogram_mse import (
-    clip_table,
-    flat_metrics,
-    group_means,
-    rounded,
-    score_spectrograms,
+from audiomnist_denoise.data.corpus import parse_clip_path
+from audiomnist_denoise.evaluation.methods import (
+    METHODS,
+    MODEL_METHODS,
+    apply_methods,
+    estimate_images,
+    model_free_context,
 )
+from audiomnist_denoise.evaluation.spectrogram_mse import flat_metrics, group_means, rounded, score_spectrograms
 from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
-from audiomnist_denoise.evaluation.speech import (
-    at_stoi_rate_all,
-    group_quality,
-    method_means,
-    score_audio,
-    stoi_by_group,
-)
-from audiomnist_denoise.features.cache import INDEX_FILE, open_features
+from audiomnist_denoise.evaluation.speech import Quality, group_quality, method_means, score_methods
+from audiomnist_denoise.evaluation.test_sets import evaluated_clips, load_test_audio, test_groupings
+from audiomnist_denoise.features.cache import open_features
 from audiomnist_denoise.features.spectrogram import estimate_image
 from audiomnist_denoise.fsutil import write_text_atomic
-from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, FEATURES, GROUP_TABLES, MODEL, NOISY, RAW, SPLIT
+from audiomnist_denoise.layout import (
+    EVAL_METRICS,
+    EVAL_PLOTS,
+    EVALUATE_REFERENCES,
+    FEATURES,
+    GROUP_TABLES,
+    MODEL,
+    NOISY,
+    RAW,
+    SPLIT,
+)
 from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
 from audiomnist_denoise.model.spectral import SpectralDenoiser
 from audiomnist_denoise.model.unet import resolve_device
@@ -45,12 +50,6 @@ FIGURES = {
     "speaker": ("loss_by_speaker.png", "Mean test loss per speaker"),
 }
 TABLE_COLUMNS = ["mse", "identity_mse", "clips"]  # after the group column; `dvc plots` draws x = group, y = mse
-
-
-def load_test_audio(test: pd.DataFrame, rate: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The clean and noisy recordings of the test clips at `rate`, in the table's order."""
-    clips = [parse_clip_path(Path(row.speaker) / f"{row.clip_id}.wav") for row in test.itertuples()]
-    return tuple([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (RAW, NOISY))
 
 
 def native_images(model: SpectralDenoiser, index: pd.DataFrame, features, device, known: dict[int, np.ndarray]):
@@ -71,35 +70,33 @@ def native_images(model: SpectralDenoiser, index: pd.DataFrame, features, device
 
 def speech_quality(test: pd.DataFrame, model, features, settings, device) -> tuple[dict, dict, list[np.ndarray]]:
     """Each method's mean SI-SDR, PESQ, STOI and ESTOI on the test clips as metrics, and per group of clips;
-    and the model's clean mel estimate of each test clip."""
-    clean, noisy = load_test_audio(test, features.sample_rate)
-    run = apply_methods(model, clean, noisy, features, settings, device)
-    scores = score_audio(clean, run.outputs, features.sample_rate, settings.workers, settings.pesq_every)
-    clean, outputs, rate = at_stoi_rate_all(clean, run.outputs, features.sample_rate, settings.workers)
-    stoi = {by: stoi_by_group(clean, outputs, test[by], rate, settings.workers) for by in GROUP_TABLES}
-    speaker_estoi = stoi_by_group(clean, outputs, test.speaker, rate, settings.workers, extended=True)
-    means = method_means(scores, stoi["speaker"], speaker_estoi)
+    and the model's clean mel estimate of each test clip. The model-free methods' scores are the
+    `references` stage's; the model's methods are scored here."""
+    clean, noisy = load_test_audio(test, RAW, NOISY, features.sample_rate)
+    run = apply_methods(model, clean, noisy, features, settings, device, MODEL_METHODS)
+    groupings = test_groupings(test)
+    ours = score_methods(
+        clean, run.outputs, features.sample_rate, settings.workers, settings.pesq_every, groupings, "speaker"
+    )
+    context = model_free_context(features, settings)
+    references = Quality.load(EVALUATE_REFERENCES, test.clip_id.tolist(), groupings, "speaker", context)
+    quality = references.join(ours, METHODS)
+    means = method_means(quality.scores, quality.stoi["speaker"], quality.estoi)
     metrics = {
         f"test.{method}.{metric}": rounded(means.loc[method, metric])
         for method in means.index
         for metric in QUALITY_METRICS
     }
-    groups = {by: group_quality(scores, test[by].reset_index(drop=True), stoi[by]) for by in GROUP_TABLES}
+    groups = {
+        by: group_quality(quality.scores, test[by].reset_index(drop=True), quality.stoi[by]) for by in GROUP_TABLES
+    }
     return metrics, groups, run.estimates
 
 
 def main() -> str:
     settings = load_params().evaluate
     clean, noisy, index = open_features(FEATURES)
-    table = clip_table(
-        index,
-        read_split(SPLIT),
-        load_metadata(RAW),
-        settings.age_bands,
-        index_source=str(FEATURES / INDEX_FILE),
-        split_source=str(SPLIT),
-        metadata_source=str(RAW / META_FILE),
-    )
+    table = evaluated_clips(index, FEATURES, SPLIT, RAW, settings.age_bands)
     device = resolve_device("auto")
     model, config = load_checkpoint(MODEL, device)
     features = checkpoint_features(config, MODEL)

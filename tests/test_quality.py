@@ -9,9 +9,23 @@ from audiomnist_denoise.audio.reconstruct import oracle_mask
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.noise import NoiseMaker, mix_clip
-from audiomnist_denoise.evaluation.methods import METHODS, apply_methods, estimate_clean_mel
+from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.evaluation.methods import (
+    METHODS,
+    MODEL_FREE,
+    MODEL_METHODS,
+    apply_methods,
+    estimate_clean_mel,
+)
 from audiomnist_denoise.evaluation.metrics import pesq_wideband, si_sdr, stoi_concatenated
-from audiomnist_denoise.evaluation.speech import group_quality, method_means, score_audio, stoi_by_group
+from audiomnist_denoise.evaluation.speech import (
+    Quality,
+    group_quality,
+    method_means,
+    score_audio,
+    score_methods,
+    stoi_by_group,
+)
 from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import load_params
@@ -48,6 +62,56 @@ def test_the_methods_on_two_processes_gives_what_one_gives(outputs):
     for method in METHODS:
         for one, two in zip(outputs[method], on_two[method], strict=True):
             np.testing.assert_allclose(two, one, atol=1e-6, err_msg=method)
+
+
+def test_the_model_free_and_the_models_methods_apart_give_what_all_at_once_gives(outputs):
+    free = apply_methods(None, CLEAN, NOISY, SETTINGS, EVALUATE, "cpu", MODEL_FREE)
+    own = apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE, "cpu", MODEL_METHODS)
+    assert list(free.outputs) == list(MODEL_FREE) and list(own.outputs) == list(MODEL_METHODS)
+    assert free.estimates == [] and len(own.estimates) == len(CLEAN)
+    for method in METHODS:
+        part = free.outputs if method in MODEL_FREE else own.outputs
+        for alone, together in zip(part[method], outputs[method], strict=True):
+            np.testing.assert_array_equal(alone, together, err_msg=method)
+    with pytest.raises(ValueError, match="unknown method"):
+        apply_methods(MODEL, CLEAN, NOISY, SETTINGS, EVALUATE, "cpu", ("unet",))
+
+
+GROUPINGS = {"speaker": SPEAKERS, "digit": pd.Series([clip.digit for clip in CLIPS], name="digit")}
+CONTEXT = {"features": {"n_fft": 512}}
+
+
+def _quality(outputs, methods) -> Quality:
+    return score_methods(CLEAN, {m: outputs[m] for m in methods}, RATE, 1, 2, GROUPINGS, "speaker")
+
+
+def test_saved_model_free_scores_joined_with_the_models_are_every_methods_scores(outputs, tmp_path):
+    """What the references stage saves and evaluate joins with its own: every value as scoring all at once."""
+    every = _quality(outputs, METHODS)
+    clips = [clip.id for clip in CLIPS]
+    _quality(outputs, MODEL_FREE).save(tmp_path, clips, CONTEXT)
+    joined = Quality.load(tmp_path, clips, GROUPINGS, "speaker", CONTEXT).join(
+        _quality(outputs, MODEL_METHODS), METHODS
+    )
+    pd.testing.assert_frame_equal(joined.scores, every.scores)
+    for name in GROUPINGS:
+        pd.testing.assert_frame_equal(joined.stoi[name], every.stoi[name])
+    pd.testing.assert_frame_equal(joined.estoi, every.estoi)
+    assert every.scores["noisy.pesq"].isna().tolist() == [False, True] * 3  # NaN survives the round trip
+
+
+def test_saved_scores_for_other_clips_groups_or_settings_stop_with_one_line(outputs, tmp_path):
+    clips = [clip.id for clip in CLIPS]
+    _quality(outputs, ("noisy",)).save(tmp_path, clips, CONTEXT)
+    with pytest.raises(PipelineError, match="scores.csv: scored other clips"):
+        Quality.load(tmp_path, clips[::-1], GROUPINGS, "speaker", CONTEXT)
+    with pytest.raises(PipelineError, match="context.json: made with other settings"):
+        Quality.load(tmp_path, clips, GROUPINGS, "speaker", {"features": {"n_fft": 1024}})
+    regrouped = GROUPINGS | {"digit": pd.Series([0, 1, 2, 3, 4, 5], name="digit")}
+    with pytest.raises(PipelineError, match="stoi.csv: other groups of digit"):
+        Quality.load(tmp_path, clips, regrouped, "speaker", CONTEXT)
+    with pytest.raises(PipelineError, match="cannot read"):
+        Quality.load(tmp_path / "missing", clips, GROUPINGS, "speaker", CONTEXT)
 
 
 def test_the_oracles_are_the_clean_mel_through_each_inversion(outputs):

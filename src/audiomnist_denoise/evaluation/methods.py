@@ -37,6 +37,18 @@ METHODS = (
     "oracle_mask",
 )
 SAMPLE_SOURCES = ("clean", *METHODS)  # what the samples stage writes for each clip, in this order
+MODEL_METHODS = ("unet_griffinlim", "unet_mask")  # the methods that change with the model
+MODEL_FREE = tuple(method for method in METHODS if method not in MODEL_METHODS)  # the same for every model
+MODEL_FREE_FEATURES = ("sample_rate", "n_mels", "n_fft", "hop_length", "fmin", "fmax")  # what those read
+
+
+def model_free_context(features: FeatureParams, settings: EvaluateParams) -> dict:
+    """The settings the model-free methods' scores depend on beyond the clips (`speech.Quality.save`)."""
+    griffin_lim = ("griffin_lim_iters", "griffin_lim_start", "seed", "pesq_every")
+    return {
+        "features": {name: getattr(features, name) for name in MODEL_FREE_FEATURES},
+        "evaluate": {name: getattr(settings, name) for name in griffin_lim},
+    }
 
 
 def estimate_clean_mel(
@@ -97,12 +109,20 @@ def griffin_lim_audio(
     return griffin_lim_batch(mel_powers, lengths, settings, n_iter, seed, phase_from, device)
 
 
-def _mels_and_classical(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> tuple[np.ndarray, ...]:
-    """One clip's per-clip work before the model: noisy and clean mel power, spectral gating, the oracle mask."""
-    clean, noisy, settings = item
-    clean_mel = mel_power(clean, settings)
-    oracle = mask_denoise(noisy, clean_mel, settings)  # as `reconstruct.oracle_mask`, reusing the clean mel
-    return mel_power(noisy, settings), clean_mel, spectral_gating(noisy, settings.sample_rate), oracle
+def _per_clip_work(item: tuple[np.ndarray, np.ndarray, FeatureParams, tuple[str, ...]]) -> dict[str, np.ndarray]:
+    """One clip's per-clip work before the model, for `methods`: the noisy mel power (for the model's methods),
+    the clean one (for the oracles), spectral gating and the oracle mask."""
+    clean, noisy, settings, methods = item
+    work = {}
+    if any(method in MODEL_METHODS for method in methods):
+        work["noisy_mel"] = mel_power(noisy, settings)
+    if "oracle_griffinlim" in methods or "oracle_mask" in methods:
+        work["clean_mel"] = mel_power(clean, settings)
+    if "oracle_mask" in methods:  # as `reconstruct.oracle_mask`, reusing the clean mel
+        work["oracle_mask"] = mask_denoise(noisy, work["clean_mel"], settings)
+    if "spectral_gating" in methods:
+        work["spectral_gating"] = spectral_gating(noisy, settings.sample_rate)
+    return work
 
 
 def _mask_denoise(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> np.ndarray:
@@ -111,52 +131,63 @@ def _mask_denoise(item: tuple[np.ndarray, np.ndarray, FeatureParams]) -> np.ndar
 
 @dataclass(frozen=True)
 class MethodRun:
-    """Every method's output for each clip, and the model's clean mel power estimate of each (`apply_methods`)."""
+    """Each method's output for each clip, and the model's clean mel power estimate of each (`apply_methods`;
+    empty when no method of the model was asked for)."""
 
     outputs: dict[str, list[np.ndarray]]
     estimates: list[np.ndarray]
 
 
 def apply_methods(
-    model: nn.Module,
+    model: nn.Module | None,
     clean: list[np.ndarray],
     noisy: list[np.ndarray],
     features: FeatureParams,
     settings: EvaluateParams,
     device: torch.device,
+    methods: tuple[str, ...] = METHODS,
 ) -> MethodRun:
-    """Every method's output (float32, the clip's length) for each clean/noisy pair of clips, all at
-    features.sample_rate, in the order of METHODS; and the model's estimates its methods came from.
+    """The output (float32, the clip's length) of each of `methods` for each clean/noisy pair of clips, all at
+    features.sample_rate, in the order of METHODS; and the model's estimates its methods came from. `model`
+    may be None when `methods` has none of MODEL_METHODS.
 
     The per-clip NumPy work runs on `settings.workers` processes (0: all cores); the model and
     Griffin-Lim run batched in this process, where PyTorch uses every core itself.
     """
+    unknown = [method for method in methods if method not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown method(s) {', '.join(unknown)}; the methods are {', '.join(METHODS)}")
     workers = settings.workers
     rate = features.sample_rate
     # The pretrained baselines first, while this process holds least: DeepFilterNet3 forks once per clip
     # (`baselines`), and a fork's cost grows with the memory it copies the page tables of.
-    baselines = {
+    outputs = {
         name: list(map_progress(denoise_item, [(name, audio, rate) for audio in noisy], workers, name))
         for name in BASELINES
+        if name in methods
     }
-    items = [(reference, audio, features) for reference, audio in zip(clean, noisy, strict=True)]
-    per_clip = list(map_progress(_mels_and_classical, items, workers, "mels, gating and oracle"))
-    noisy_mels, clean_mels, gated, oracle = ([outputs[k] for outputs in per_clip] for k in range(4))
-    estimates = estimate_clean_mel(model, noisy_mels, features, device, settings.batch_size)
+    items = [(reference, audio, features, methods) for reference, audio in zip(clean, noisy, strict=True)]
+    per_clip = list(map_progress(_per_clip_work, items, workers, "per-clip spectra, gating and oracle"))
+    collected = lambda key: [work[key] for work in per_clip]  # noqa: E731
 
     def gl(mels: list[np.ndarray]) -> list[np.ndarray]:
         start, iters = settings.griffin_lim_start, settings.griffin_lim_iters
         return griffin_lim_audio(mels, noisy, features, iters, start, settings.seed, device)
 
-    pairs = [(audio, estimate, features) for audio, estimate in zip(noisy, estimates, strict=True)]
-    masked = list(map_progress(_mask_denoise, pairs, workers, "mask"))
-    outputs = {
-        "noisy": [np.asarray(audio, np.float32) for audio in noisy],
-        "spectral_gating": gated,
-        **baselines,
-        "unet_griffinlim": gl(estimates),
-        "unet_mask": masked,
-        "oracle_griffinlim": gl(clean_mels),
-        "oracle_mask": oracle,
-    }
-    return MethodRun(outputs, estimates)
+    estimates = []
+    if any(method in MODEL_METHODS for method in methods):
+        estimates = estimate_clean_mel(model, collected("noisy_mel"), features, device, settings.batch_size)
+    if "noisy" in methods:
+        outputs["noisy"] = [np.asarray(audio, np.float32) for audio in noisy]
+    if "spectral_gating" in methods:
+        outputs["spectral_gating"] = collected("spectral_gating")
+    if "unet_griffinlim" in methods:
+        outputs["unet_griffinlim"] = gl(estimates)
+    if "unet_mask" in methods:
+        pairs = [(audio, estimate, features) for audio, estimate in zip(noisy, estimates, strict=True)]
+        outputs["unet_mask"] = list(map_progress(_mask_denoise, pairs, workers, "mask"))
+    if "oracle_griffinlim" in methods:
+        outputs["oracle_griffinlim"] = gl(collected("clean_mel"))
+    if "oracle_mask" in methods:
+        outputs["oracle_mask"] = collected("oracle_mask")
+    return MethodRun({method: outputs[method] for method in METHODS if method in methods}, estimates)

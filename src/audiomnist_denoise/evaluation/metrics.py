@@ -152,12 +152,14 @@ class StoiReference:
 
 
 def _row_col_normalize(segments: np.ndarray) -> np.ndarray:
-    """pystoi.utils.row_col_normalize with its diagonal matrix products as the row and column scalings they are:
-    the same numbers, and the same tiny random dither from NumPy's global generator (which only an all-zero
-    input would notice)."""
-    normed = segments + _EPS * np.random.standard_normal(segments.shape)
+    """pystoi.utils.row_col_normalize with its diagonal matrix products as the row and column scalings they are,
+    and its tiny random dither (which only an all-zero input would notice) drawn from a generator of its own:
+    pystoi's comes from NumPy's global one, whose state differs from worker to worker, and a score written
+    to all its digits must not depend on which worker took it."""
+    dither = np.random.default_rng(0)
+    normed = segments + _EPS * dither.standard_normal(segments.shape)
     normed -= np.mean(normed, axis=-1, keepdims=True)
     normed = normed / np.sqrt(np.sum(np.square(normed), axis=-1, keepdims=True))
-    normed += _EPS * np.random.standard_normal(normed.shape)
+    normed += _EPS * dither.standard_normal(normed.shape)
     normed -= np.mean(normed, axis=1, keepdims=True)
     return normed / np.sqrt(np.sum(np.square(normed), axis=1, keepdims=True))

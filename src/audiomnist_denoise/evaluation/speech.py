@@ -5,9 +5,14 @@ for it, see `metrics`). A method's overall STOI and extended STOI are the means
 over the test speakers of each speaker's value.
 """
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from ..errors import PipelineError
 from ..parallel import map_progress
 from .metrics import STOI_RATE, PesqReference, StoiReference, at_stoi_rate, si_sdr
 
@@ -122,3 +127,96 @@ def group_quality(scores: pd.DataFrame, labels: pd.Series, group_stoi: pd.DataFr
             columns[f"{method}_{metric}"] = means[f"{method}.{metric}"]
         columns[f"{method}_stoi"] = group_stoi[method]
     return pd.DataFrame(columns).rename_axis(labels.name)
+
+
+_SCORES_FILE, _STOI_FILE, _CONTEXT_FILE = "scores.csv", "stoi.csv", "context.json"
+_EXTENDED = "extended STOI by "  # the grouping column's prefix for extended STOI rows in stoi.csv
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Some methods' speech quality on one set of clips: SI-SDR and PESQ per clip (`score_audio`), STOI per
+    group of each grouping and extended STOI per group of one of them (`stoi_by_group`)."""
+
+    scores: pd.DataFrame  # one row per clip: {method}.si_sdr, {method}.pesq
+    stoi: dict[str, pd.DataFrame]  # per grouping: one row per group, one column per method
+    estoi: pd.DataFrame  # one row per group of the extended grouping, one column per method
+    extended_by: str
+
+    def join(self, other: "Quality", order: tuple[str, ...]) -> "Quality":
+        """Both sets of methods (scored on the same clips) as one, the methods in `order`."""
+        methods = [method for method in order if method in self.estoi.columns or method in other.estoi.columns]
+        tables = lambda a, b: pd.concat([a, b], axis=1)[methods]  # noqa: E731
+        columns = [f"{method}.{metric}" for method in methods for metric in CLIP_METRICS]
+        return Quality(
+            pd.concat([self.scores, other.scores], axis=1)[columns],
+            {name: tables(table, other.stoi[name]) for name, table in self.stoi.items()},
+            tables(self.estoi, other.estoi),
+            self.extended_by,
+        )
+
+    def save(self, folder: Path, clips: list[str], context: dict) -> None:
+        """Into `folder` (which exists), every value exactly (17 digits); `clips` names the rows of `scores`, and
+        `context` (JSON) is what the scores depend on beyond the clips, which `load` checks."""
+        (folder / _CONTEXT_FILE).write_text(json.dumps(context, indent=2, sort_keys=True) + "\n")
+        self.scores.assign(clip=clips)[["clip", *self.scores.columns]].to_csv(
+            folder / _SCORES_FILE, index=False, float_format="%.17g"
+        )
+        rows = [
+            table.rename_axis("group").reset_index().assign(grouping=name)
+            for name, table in [*self.stoi.items(), (_EXTENDED + self.extended_by, self.estoi)]
+        ]
+        stoi = pd.concat(rows)
+        stoi[["grouping", "group", *self.estoi.columns]].to_csv(folder / _STOI_FILE, index=False, float_format="%.17g")
+
+    @classmethod
+    def load(
+        cls, folder: Path, clips: list[str], groupings: dict[str, pd.Series], extended_by: str, context: dict
+    ) -> "Quality":
+        """What `save` wrote, for exactly these `clips`, the groups of `groupings` (each clip's label, as given
+        to `stoi_by_group`) and `context`; anything else is a PipelineError naming the file."""
+        read = lambda name: pd.read_csv(folder / name, dtype={"clip": str, "group": str})  # noqa: E731
+        try:
+            scores, stoi = read(_SCORES_FILE), read(_STOI_FILE)
+            saved = json.loads((folder / _CONTEXT_FILE).read_text())
+        except (OSError, ValueError) as exc:
+            raise PipelineError(f"{folder}: cannot read the scores of the model-free methods ({exc})") from None
+        if saved != json.loads(json.dumps(context, sort_keys=True)):
+            raise PipelineError(
+                f"{folder / _CONTEXT_FILE}: made with other settings ({saved}, not {context}); rerun its stage"
+            )
+        if scores["clip"].tolist() != list(clips):
+            raise PipelineError(f"{folder / _SCORES_FILE}: scored other clips than these; rerun its stage")
+
+        def groups_of(grouping: str, labels: pd.Series) -> pd.DataFrame:
+            table = stoi[stoi.grouping == grouping].drop(columns="grouping").set_index("group")
+            expected = sorted(pd.unique(labels.to_numpy()))
+            if table.index.tolist() != [str(label) for label in expected]:
+                raise PipelineError(f"{folder / _STOI_FILE}: other groups of {grouping} than these; rerun its stage")
+            return table.set_axis(pd.Index(expected, name=labels.name))
+
+        return cls(
+            scores.drop(columns="clip"),
+            {name: groups_of(name, labels) for name, labels in groupings.items()},
+            groups_of(_EXTENDED + extended_by, groupings[extended_by]),
+            extended_by,
+        )
+
+
+def score_methods(
+    clean: list[np.ndarray],
+    outputs: dict[str, list[np.ndarray]],
+    rate: int,
+    workers: int,
+    pesq_every: int,
+    groupings: dict[str, pd.Series],
+    extended_by: str,
+    positions: list[int] | None = None,
+) -> Quality:
+    """The `Quality` of each method's outputs: per clip (`score_audio`), STOI per group of each of `groupings`
+    (each a label per clip) and extended STOI per group of `groupings[extended_by]`."""
+    scores = score_audio(clean, outputs, rate, workers, pesq_every, positions)
+    clean, outputs, stoi_rate = at_stoi_rate_all(clean, outputs, rate, workers)
+    stoi = {name: stoi_by_group(clean, outputs, labels, stoi_rate, workers) for name, labels in groupings.items()}
+    estoi = stoi_by_group(clean, outputs, groupings[extended_by], stoi_rate, workers, extended=True)
+    return Quality(scores, stoi, estoi, extended_by)
