@@ -11,6 +11,7 @@ from _stage import run
 from audiomnist_denoise.evaluation.methods import MODEL_FREE, apply_methods, model_free_context
 from audiomnist_denoise.evaluation.speech import score_methods
 from audiomnist_denoise.evaluation.test_sets import (
+    SWEEP_GROUPING,
     evaluated_clips,
     load_test_audio,
     sweep_set,
@@ -36,9 +37,15 @@ def main() -> str:
     )
     mixes = sweep_set(RAW, SPLIT, params.noise, settings, rate)
     outputs = apply_methods(None, mixes.clean, mixes.noisy, features, settings, device, MODEL_FREE).outputs
-    groups = {mixes.groups().name: mixes.groups()}
     on_sweep = score_methods(
-        mixes.clean, outputs, rate, settings.workers, settings.pesq_every, groups, *groups, mixes.positions
+        mixes.clean,
+        outputs,
+        rate,
+        settings.workers,
+        settings.pesq_every,
+        mixes.groupings(),
+        SWEEP_GROUPING,
+        mixes.positions,
     )
     context = model_free_context(features, settings)
     for target, quality, keys in (

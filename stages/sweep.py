@@ -11,7 +11,7 @@ from _stage import run
 
 from audiomnist_denoise.evaluation.methods import METHODS, MODEL_METHODS, apply_methods, model_free_context
 from audiomnist_denoise.evaluation.speech import METRICS, Quality, method_means, score_methods
-from audiomnist_denoise.evaluation.test_sets import group_label, sweep_set
+from audiomnist_denoise.evaluation.test_sets import SWEEP_GROUPING, group_label, sweep_set
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import MODEL, RAW, SPLIT, SWEEP_PLOTS, SWEEP_REFERENCES
 from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
@@ -29,20 +29,21 @@ def main() -> str:
     # Every SNR's mixes go through the methods and the scores together: one pass, one set of worker pools.
     mixes = sweep_set(RAW, SPLIT, params.noise, settings, rate)
     outputs = apply_methods(model, mixes.clean, mixes.noisy, features, settings, device, MODEL_METHODS).outputs
-    groups = mixes.groups()
-    grouping = {groups.name: groups}
+    groupings = mixes.groupings()
     ours = score_methods(
-        mixes.clean, outputs, rate, settings.workers, settings.pesq_every, grouping, groups.name, mixes.positions
+        mixes.clean, outputs, rate, settings.workers, settings.pesq_every, groupings, SWEEP_GROUPING, mixes.positions
     )
     context = model_free_context(features, settings)
-    references = Quality.load(SWEEP_REFERENCES, mixes.keys, grouping, groups.name, context)
+    references = Quality.load(SWEEP_REFERENCES, mixes.keys, groupings, SWEEP_GROUPING, context)
     quality = references.join(ours, METHODS)
     speakers = sorted({clip.speaker for clip in mixes.clips})
     rows = []
     for snr in settings.snr_sweep:
         at = [group_label(snr, speaker) for speaker in speakers]
         scores = quality.scores[mixes.snrs == snr]
-        rows.append(method_means(scores, quality.stoi[groups.name].loc[at], quality.estoi.loc[at]).assign(snr_db=snr))
+        rows.append(
+            method_means(scores, quality.stoi[SWEEP_GROUPING].loc[at], quality.estoi.loc[at]).assign(snr_db=snr)
+        )
     table = pd.concat(rows).reset_index()
     with atomic_directory(SWEEP_PLOTS) as folder:
         for metric in METRICS:

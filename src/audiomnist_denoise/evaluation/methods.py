@@ -44,10 +44,10 @@ MODEL_FREE_FEATURES = ("sample_rate", "n_mels", "n_fft", "hop_length", "fmin", "
 
 def model_free_context(features: FeatureParams, settings: EvaluateParams) -> dict:
     """The settings the model-free methods' scores depend on beyond the clips (`speech.Quality.save`)."""
-    griffin_lim = ("griffin_lim_iters", "griffin_lim_start", "seed", "pesq_every")
+    read = ("griffin_lim_iters", "griffin_lim_start", "seed", "pesq_every")  # the oracle's Griffin-Lim; PESQ's clips
     return {
         "features": {name: getattr(features, name) for name in MODEL_FREE_FEATURES},
-        "evaluate": {name: getattr(settings, name) for name in griffin_lim},
+        "evaluate": {name: getattr(settings, name) for name in read},
     }
 
 

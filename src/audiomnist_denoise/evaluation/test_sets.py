@@ -63,10 +63,10 @@ class SweepSet:
         """Each mix's place among its SNR's clips: PESQ on every n-th clip takes the same clips at every SNR."""
         return [i % self.per_snr for i in range(len(self.clips))]
 
-    def groups(self) -> pd.Series:
-        """Each mix's STOI group: its SNR and speaker."""
+    def groupings(self) -> dict[str, pd.Series]:
+        """The sweep's one STOI grouping (also its extended STOI's), SWEEP_GROUPING: each mix's SNR and speaker."""
         labels = [group_label(snr, clip.speaker) for snr, clip in zip(self.snrs, self.clips, strict=True)]
-        return pd.Series(labels, name=SWEEP_GROUPING)
+        return {SWEEP_GROUPING: pd.Series(labels, name=SWEEP_GROUPING)}
 
 
 def group_label(snr: float, speaker: str) -> str:
