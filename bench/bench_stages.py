@@ -112,7 +112,7 @@ def _total(times: dict, side: int) -> float:
 
 def compare_repro(workdir: Path, commit: str) -> Clone:
     reference, ours = Clone(commit, workdir / "repro-reference"), Clone("HEAD", workdir / "ours")
-    stages = list(dict.fromkeys(reference.stages + ours.stages))
+    stages = list(dict.fromkeys(ours.stages + reference.stages))  # ours in its order: `references` before `evaluate`
     print(f"dvc repro from fresh clones: reference {reference.commit}, ours {ours.commit}")
     print(f"  {'stage':<10} {'reference':>11} {'ours':>11}")
     times = side_by_side(reference, ours, stages)
