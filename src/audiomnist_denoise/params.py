@@ -84,7 +84,7 @@ class NoiseParams(Section):
     babble_talkers: int = Field(ge=1, le=64, description="clips summed into one babble noise")
     dir: str = Field(
         description="recordings for `kind: files` (wav, flac or ogg at any rate, downmixed and resampled, searched "
-        "recursively), e.g. ESC-50, DEMAND or MUSAN; a dependency of `mix` and `sweep`"
+        "recursively), e.g. ESC-50, DEMAND or MUSAN; a dependency of `mix`, `train`, `references` and `sweep`"
     )
     workers: Workers
 
