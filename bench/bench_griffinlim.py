@@ -17,9 +17,9 @@ import librosa
 import numpy as np
 
 from audiomnist_denoise.audio.griffinlim import griffin_lim_batch, spectral_convergence
+from audiomnist_denoise.audio.spectral import mel_power
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import Clip
-from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.params import load_params
 
 CLIPS, ITERATIONS, REPEATS = 64, 32, 2

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 from update_docs import with_section
 
-from audiomnist_denoise.reporting.names import QUALITY
+from audiomnist_denoise.names import QUALITY
 
 RESULTS, REPRODUCIBILITY = Path("docs/results.md"), Path("docs/reproducibility.md")
 # Each step's change from the step before; undoing all of them gives the study's recipe.

@@ -18,9 +18,9 @@ from update_docs import with_section
 
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.audio.reconstruct import mask_denoise
+from audiomnist_denoise.audio.spectral import mel_power, si_sdr
 from audiomnist_denoise.data.splits import read_split
-from audiomnist_denoise.evaluation.metrics import pesq_wideband, si_sdr
-from audiomnist_denoise.features.spectrogram import mel_power
+from audiomnist_denoise.evaluation.metrics import pesq_wideband
 from audiomnist_denoise.params import load_params
 
 RESULTS = Path("docs/results.md")

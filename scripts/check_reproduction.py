@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audiomnist_denoise.layout import CORPUS_METRICS, EVAL_METRICS, SPLIT_METRICS, TRAINING_METRICS
+from audiomnist_denoise.names import MODEL_FREE
 from audiomnist_denoise.reporting.report import flatten_metrics
 
 METRICS_FILES = tuple(path.as_posix() for path in (CORPUS_METRICS, SPLIT_METRICS, EVAL_METRICS, TRAINING_METRICS))
@@ -31,7 +32,7 @@ DATA_METRICS = ("corpus", "split")  # the data stages' files: every entry must m
 TOLERANCES = (
     (r"(^|\.)(clips|step)$", "exact", 0.0),
     (r"^train_seconds$", "machine", 0.0),  # how fast this machine is: shown, never compared
-    (r"(^|\.)(noisy|spectral_gating|deepfilternet3|rnnoise|nsnet2|oracle_mask|oracle_griffinlim)\.", "absolute", 1e-3),
+    (rf"(^|\.)({'|'.join(MODEL_FREE)})\.", "absolute", 1e-3),
     (r"identity_(mse|loss)$", "relative", 1e-3),
     (r"\.si_sdr$", "absolute", 0.5),
     (r"\.pesq$", "absolute", 0.03),

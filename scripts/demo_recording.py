@@ -15,9 +15,10 @@ import librosa
 import numpy as np
 import soundfile as sf
 
+from audiomnist_denoise.audio.spectral import si_sdr
 from audiomnist_denoise.data.noise import colored_noise, scale_to_snr
 from audiomnist_denoise.data.tts import ESPEAK_RATE, espeak
-from audiomnist_denoise.evaluation.metrics import pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.evaluation.metrics import pesq_wideband, stoi_concatenated
 
 RATE = 22050
 SENTENCE = "Please call me back at five five five, two nine one eight, before seven tonight."

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.evaluation.methods import SAMPLE_SOURCES
 from audiomnist_denoise.layout import (
     EVAL_METRICS,
     EVAL_PLOTS,
@@ -22,7 +21,7 @@ from audiomnist_denoise.layout import (
     SWEEP_PLOTS,
     TRAINING_METRICS,
 )
-from audiomnist_denoise.reporting.names import QUALITY
+from audiomnist_denoise.names import QUALITY, SAMPLE_SOURCES
 from audiomnist_denoise.reporting.report import ReportInputs, write_report
 
 OUTPUT = Path("report/index.html")

@@ -27,8 +27,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, GROUP_TABLES, SWEEP_PLOTS, TRAINING_METRICS
+from audiomnist_denoise.names import METHOD_LABELS, QUALITY
 from audiomnist_denoise.params import Params
-from audiomnist_denoise.reporting.names import METHOD_LABELS, QUALITY
 
 README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("docs/params.md")
 

@@ -8,19 +8,13 @@ data/references/sweep/, each with scores.csv, stoi.csv and context.json (`evalua
 
 from _stage import run
 
-from audiomnist_denoise.evaluation.methods import MODEL_FREE, apply_methods, model_free_context
-from audiomnist_denoise.evaluation.speech import score_methods
-from audiomnist_denoise.evaluation.test_sets import (
-    SWEEP_GROUPING,
-    evaluated_clips,
-    load_test_audio,
-    sweep_set,
-    test_groupings,
-)
-from audiomnist_denoise.features.cache import open_features
+from audiomnist_denoise.evaluation.clip_sets import evaluated_clips, held_out_set, sweep_set
+from audiomnist_denoise.evaluation.scoring import save_model_free_quality
+from audiomnist_denoise.features.cache import read_index
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import EVALUATE_REFERENCES, FEATURES, NOISY, RAW, REFERENCES, SPLIT, SWEEP_REFERENCES
 from audiomnist_denoise.model.unet import resolve_device
+from audiomnist_denoise.names import MODEL_FREE
 from audiomnist_denoise.params import load_params
 
 
@@ -28,33 +22,13 @@ def main() -> str:
     params = load_params()
     settings, features = params.evaluate, params.features
     rate, device = features.sample_rate, resolve_device("auto")
-    test = evaluated_clips(open_features(FEATURES)[2], FEATURES, SPLIT, RAW, settings.age_bands)
-    test = test[test.split == "test"].reset_index(drop=True)
-    clean, noisy = load_test_audio(test, RAW, NOISY, rate)
-    outputs = apply_methods(None, clean, noisy, features, settings, device, MODEL_FREE).outputs
-    on_test = score_methods(
-        clean, outputs, rate, settings.workers, settings.pesq_every, test_groupings(test), "speaker"
-    )
-    mixes = sweep_set(RAW, SPLIT, params.noise, settings, rate)
-    outputs = apply_methods(None, mixes.clean, mixes.noisy, features, settings, device, MODEL_FREE).outputs
-    on_sweep = score_methods(
-        mixes.clean,
-        outputs,
-        rate,
-        settings.workers,
-        settings.pesq_every,
-        mixes.groupings(),
-        SWEEP_GROUPING,
-        mixes.positions,
-    )
-    context = model_free_context(features, settings)
-    for target, quality, keys in (
-        (EVALUATE_REFERENCES, on_test, test.clip_id.tolist()),
-        (SWEEP_REFERENCES, on_sweep, mixes.keys),
-    ):
+    table = evaluated_clips(read_index(FEATURES), FEATURES, SPLIT, RAW, settings.age_bands)
+    test = held_out_set(table[table.split == "test"].reset_index(drop=True), RAW, NOISY, rate)
+    sweep = sweep_set(RAW, SPLIT, params.noise, settings, rate).mixes
+    for clips, target in ((test, EVALUATE_REFERENCES), (sweep, SWEEP_REFERENCES)):
         with atomic_directory(target) as folder:
-            quality.save(folder, keys, context)
-    scored = f"{len(test)} test clips and {len(mixes.clips)} sweep mixes"
+            save_model_free_quality(clips, folder, features, settings, device)
+    scored = f"{len(test.keys)} test clips and {len(sweep.keys)} sweep mixes"
     return f"{len(MODEL_FREE)} model-free methods on {scored}, {device}; {REFERENCES}/"
 
 

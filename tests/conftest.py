@@ -10,8 +10,8 @@ import torch
 import yaml
 
 from audiomnist_denoise.audio.griffinlim import griffin_lim_batch
+from audiomnist_denoise.audio.spectral import mel_power, power_db
 from audiomnist_denoise.data.corpus import META_FILE, Clip
-from audiomnist_denoise.features.spectrogram import mel_power, power_db
 from audiomnist_denoise.params import DataParams, FeatureParams, TrainParams, load_params
 from audiomnist_denoise.training.audio import AudioClips, pad_clips
 from audiomnist_denoise.training.loop import Pairs, squared_error
@@ -151,7 +151,7 @@ def mean_loss(model: torch.nn.Module, pairs: Pairs, batch_size: int, device: tor
 
 def mel_db(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """Mel power spectrogram in dB (ref 1.0), floored `top_db` below its peak: (n_mels, frames)."""
-    return power_db(mel_power(audio, settings), settings)
+    return power_db(mel_power(audio, settings), settings.top_db)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -7,13 +7,13 @@ import pystoi
 import pytest
 from pesq import BufferTooShortError, pesq
 
+from audiomnist_denoise.audio.spectral import si_sdr
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.evaluation.metrics import (
     STOI_RATE,
     StoiReference,
     at_stoi_rate,
     pesq_wideband,
-    si_sdr,
     stoi_concatenated,
 )
 

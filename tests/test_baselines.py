@@ -5,7 +5,8 @@ import pytest
 from scipy.signal import correlate
 
 from audiomnist_denoise.data import tts
-from audiomnist_denoise.evaluation.baselines import BASELINES, denoise_item, denoise_with
+from audiomnist_denoise.evaluation.baselines import denoise_item, denoise_with
+from audiomnist_denoise.names import BASELINES
 from audiomnist_denoise.parallel import map_progress
 
 RNG = np.random.default_rng(0)

@@ -13,6 +13,7 @@ from conftest import tone
 
 from audiomnist_denoise.__main__ import build_parser, main
 from audiomnist_denoise.audio.io import FloatWavWriter
+from audiomnist_denoise.audio.spectral import mel_power
 from audiomnist_denoise.denoise import (
     StreamingDenoiser,
     check_input,
@@ -24,7 +25,6 @@ from audiomnist_denoise.denoise import (
 )
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation.methods import estimate_clean_mel
-from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.fsutil import write_wav
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.model.unet import build_model

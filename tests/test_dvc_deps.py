@@ -82,9 +82,29 @@ def uncovered(dvc_yaml: dict, repo: Path) -> list[tuple[str, str]]:
     return missing
 
 
+def code_deps(script: Path, repo: Path) -> set[str]:
+    """The code deps a stage should list: its closure, with each sub-package named by its folder (which keeps
+    dvc.yaml short) and the core's modules one by one."""
+    deps = set()
+    for path in import_closure(script, repo):
+        parts = path.parts
+        in_subpackage = parts[0] == SOURCE.name and len(parts) > 3  # src/audiomnist_denoise/<package>/<module>
+        deps.add(Path(*parts[:3]).as_posix() if in_subpackage else path.as_posix())
+    return deps
+
+
 def test_every_stage_depends_on_all_the_code_it_imports():
     missing = uncovered(yaml.safe_load((REPO / "dvc.yaml").read_text()), REPO)
     assert not missing, "dvc.yaml misses deps: " + "; ".join(f"stage {stage} imports {path}" for stage, path in missing)
+
+
+def test_code_deps_name_sub_packages_by_folder_and_nothing_a_stage_does_not_import():
+    for stage, spec in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        listed = {dep for dep in spec["deps"] if dep.startswith(("stages/", "src/"))}
+        expected = code_deps(Path(spec["cmd"].split()[1]), REPO)
+        assert listed == expected, (
+            f"stage {stage}: extra {sorted(listed - expected)}, missing {sorted(expected - listed)}"
+        )
 
 
 def test_a_dep_left_out_is_named_with_its_stage():

@@ -15,10 +15,10 @@ import yaml
 from conftest import REPO, speaker_entry, tone
 from torch import nn
 
+from audiomnist_denoise.audio.spectral import si_sdr
 from audiomnist_denoise.data.corpus import META_FILE, clean_metadata
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.evaluation.methods import METHODS
-from audiomnist_denoise.evaluation.metrics import STOI_RATE, at_stoi_rate, si_sdr, stoi_concatenated
+from audiomnist_denoise.evaluation.metrics import STOI_RATE, at_stoi_rate, stoi_concatenated
 from audiomnist_denoise.evaluation.spectrogram_mse import (
     CLIP_COLUMNS,
     age_band_labels,
@@ -29,10 +29,10 @@ from audiomnist_denoise.evaluation.spectrogram_mse import (
     group_means,
     score_spectrograms,
 )
-from audiomnist_denoise.evaluation.speech import METRICS as QUALITY_METRICS
 from audiomnist_denoise.features.cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
 from audiomnist_denoise.model.unet import build_model, predict
+from audiomnist_denoise.names import METHODS, QUALITY_METRICS
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
 

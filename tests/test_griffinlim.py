@@ -12,10 +12,9 @@ from audiomnist_denoise.audio.griffinlim import (
     mel_to_magnitude,
     spectral_convergence,
 )
+from audiomnist_denoise.audio.spectral import mel_basis, mel_power, si_sdr
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.evaluation.methods import griffin_lim_audio
-from audiomnist_denoise.evaluation.metrics import si_sdr
-from audiomnist_denoise.features.spectrogram import mel_basis, mel_power
 from audiomnist_denoise.params import load_params
 
 SETTINGS = load_params(REPO / "params.yaml").features.model_copy(

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from conftest import REPO
 
-from audiomnist_denoise.audio.reconstruct import mask_denoise, oracle_mask, spectral_gating
+from audiomnist_denoise.audio.reconstruct import mask_denoise, oracle_mask
+from audiomnist_denoise.audio.spectral import mel_power, si_sdr
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.noise import NoiseMaker, mix_clip
+from audiomnist_denoise.evaluation.baselines import spectral_gating
 from audiomnist_denoise.evaluation.methods import griffin_lim_audio
-from audiomnist_denoise.evaluation.metrics import si_sdr
-from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.params import load_params
 
 SETTINGS = load_params(REPO / "params.yaml").features.model_copy(update={"sample_rate": 16000, "n_mels": 64})

@@ -18,8 +18,8 @@ import yaml
 from conftest import REPO, SMALL_FEATURES, make_corpus, set_params
 from filelock import FileLock
 
-from audiomnist_denoise.evaluation.methods import METHODS, SAMPLE_SOURCES
-from audiomnist_denoise.evaluation.speech import METRICS
+from audiomnist_denoise.names import METHODS, SAMPLE_SOURCES
+from audiomnist_denoise.names import QUALITY_METRICS as METRICS
 
 PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "src", "noise", ".dvcignore", ".gitignore"]
 # The project's own environment first on PATH, so stages find `python` and the package.

@@ -6,18 +6,13 @@ import pytest
 from conftest import REPO
 
 from audiomnist_denoise.audio.reconstruct import oracle_mask
+from audiomnist_denoise.audio.spectral import mel_power, si_sdr
 from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.noise import NoiseMaker, mix_clip
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.evaluation.methods import (
-    METHODS,
-    MODEL_FREE,
-    MODEL_METHODS,
-    apply_methods,
-    estimate_clean_mel,
-)
-from audiomnist_denoise.evaluation.metrics import pesq_wideband, si_sdr, stoi_concatenated
+from audiomnist_denoise.evaluation.methods import apply_methods, estimate_clean_mel
+from audiomnist_denoise.evaluation.metrics import pesq_wideband, stoi_concatenated
 from audiomnist_denoise.evaluation.speech import (
     Quality,
     group_quality,
@@ -26,8 +21,8 @@ from audiomnist_denoise.evaluation.speech import (
     score_methods,
     stoi_by_group,
 )
-from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.model.unet import build_model
+from audiomnist_denoise.names import METHODS, MODEL_FREE, MODEL_METHODS
 from audiomnist_denoise.params import load_params
 
 RATE = 16000

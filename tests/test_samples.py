@@ -17,10 +17,10 @@ from audiomnist_denoise.data import tts
 from audiomnist_denoise.data.corpus import parse_clip_path
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.evaluation.methods import SAMPLE_SOURCES
 from audiomnist_denoise.features.cache import build_feature_cache, read_index
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.model.unet import build_model
+from audiomnist_denoise.names import SAMPLE_SOURCES
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.samples import choose_samples
 

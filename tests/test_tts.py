@@ -125,6 +125,12 @@ def test_corpus_layout_and_metadata(tmp_path):
     assert table.age.notna().all()
 
 
+def test_more_speakers_than_the_voice_pool_holds_are_refused_by_param(tmp_path):
+    with pytest.raises(PipelineError, match=r"data.tts.speakers: 31 asked for, but the voice pool has 30 speakers"):
+        _write(tmp_path / "raw", n_speakers=31)
+    assert not (tmp_path / "raw").exists()
+
+
 def test_corpus_refuses_speakers_beyond_the_configured_count(tmp_path):
     with pytest.raises(PipelineError, match=r"data.speakers: 05 not among the 3 synthetic speakers"):
         _write(tmp_path / "raw", speakers=["01", "05"])

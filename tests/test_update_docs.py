@@ -7,7 +7,7 @@ import sys
 
 from conftest import REPO
 
-from audiomnist_denoise.evaluation.methods import METHODS
+from audiomnist_denoise.names import METHODS
 
 SCRIPT = REPO / "scripts" / "update_docs.py"
 METRICS = ("si_sdr", "pesq", "stoi", "estoi")

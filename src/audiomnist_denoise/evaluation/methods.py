@@ -19,26 +19,16 @@ import torch
 from torch import nn
 
 from ..audio.griffinlim import griffin_lim_batch
-from ..audio.reconstruct import mask_denoise, spectral_gating
-from ..features.spectrogram import estimate_image, from_mel_power, inverse_power, mel_power, prediction_db_range
+from ..audio.reconstruct import mask_denoise
+from ..audio.spectral import mel_power
+from ..features.spectrogram import estimate_image, from_mel_power, inverse_power, prediction_db_range
 from ..model.spectral import SpectralDenoiser
 from ..model.unet import predict
+from ..names import BASELINES, METHODS, MODEL_METHODS
 from ..parallel import map_progress
 from ..params import EvaluateParams, FeatureParams, GriffinLimStart, options
-from .baselines import BASELINES, denoise_item
+from .baselines import denoise_item, spectral_gating
 
-METHODS = (
-    "noisy",
-    "spectral_gating",
-    *BASELINES,
-    "unet_griffinlim",
-    "unet_mask",
-    "oracle_griffinlim",
-    "oracle_mask",
-)
-SAMPLE_SOURCES = ("clean", *METHODS)  # what the samples stage writes for each clip, in this order
-MODEL_METHODS = ("unet_griffinlim", "unet_mask")  # the methods that change with the model
-MODEL_FREE = tuple(method for method in METHODS if method not in MODEL_METHODS)  # the same for every model
 MODEL_FREE_FEATURES = ("sample_rate", "n_mels", "n_fft", "hop_length", "fmin", "fmax")  # what those read
 
 

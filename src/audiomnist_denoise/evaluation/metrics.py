@@ -1,4 +1,5 @@
-"""Speech-quality metrics on waveforms: SI-SDR, wide-band PESQ and (extended) STOI.
+"""Speech-quality metrics on waveforms: wide-band PESQ and (extended) STOI (SI-SDR is the spectral core's,
+`audio.spectral.si_sdr`).
 
 PESQ and STOI come from the `pesq` and `pystoi` packages. Two limits of theirs shape
 how they are called here:
@@ -22,18 +23,6 @@ from ..audio.io import resample
 PESQ_RATE = 16000  # wide-band PESQ works at 16 kHz
 STOI_RATE = 10000  # STOI works at 10 kHz; pystoi resamples anything else on every call
 PESQ_MIN_SECONDS = 0.25
-
-
-def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
-    """Scale-invariant signal-to-distortion ratio in dB (Le Roux et al., 2019), on zero-mean signals."""
-    reference = np.asarray(reference, np.float64) - np.mean(reference)
-    estimate = np.asarray(estimate, np.float64) - np.mean(estimate)
-    if len(reference) != len(estimate):
-        raise ValueError(f"si_sdr needs equal lengths, got {len(reference)} and {len(estimate)}")
-    scale = np.dot(estimate, reference) / np.dot(reference, reference)
-    target = scale * reference
-    residual = estimate - target
-    return float(10 * np.log10(np.dot(target, target) / max(np.dot(residual, residual), 1e-300)))
 
 
 def _at_pesq_rate(audio: np.ndarray, sample_rate: int) -> np.ndarray:

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..audio.spectral import si_sdr
 from ..errors import PipelineError
 from ..parallel import map_progress
-from .metrics import STOI_RATE, PesqReference, StoiReference, at_stoi_rate, si_sdr
+from .metrics import STOI_RATE, PesqReference, StoiReference, at_stoi_rate
 
 CLIP_METRICS = ("si_sdr", "pesq")
-METRICS = ("si_sdr", "pesq", "stoi", "estoi")
 
 
 def _clip_scores(item: tuple[np.ndarray, dict[str, np.ndarray], int, bool]) -> dict[str, float]:

@@ -12,17 +12,16 @@ the cache is the same bytes on every CPU (tests/test_simd_paths.py).
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import librosa
 import numpy as np
 
+from ..audio.spectral import mel_power, power_db
 from ..errors import PipelineError
 from ..params import FeatureParams
 
 _INTERPOLATION = {"area": cv2.INTER_AREA, "linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
-AMIN = 1e-10  # power floor before the log: -100 dB
 
 
 @dataclass(frozen=True)
@@ -33,31 +32,6 @@ class Spectrogram:
     frames: int  # original width: mel frames
     db_min: float
     db_max: float
-
-
-@lru_cache(maxsize=8)
-def _cached_mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
-    return librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=np.float64)
-
-
-def mel_basis(settings: FeatureParams) -> np.ndarray:
-    """The mel filterbank, (n_mels, 1 + n_fft // 2); built once per settings, not for every clip
-    (building it dominated featurizing)."""
-    return _cached_mel_basis(settings.sample_rate, settings.n_fft, settings.n_mels, settings.fmin, settings.fmax)
-
-
-def stft(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
-    return librosa.stft(np.asarray(audio, np.float64), n_fft=settings.n_fft, hop_length=settings.hop_length)
-
-
-def mel_power(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
-    """Mel power spectrogram, (n_mels, frames): librosa.feature.melspectrogram with a cached filterbank."""
-    return mel_basis(settings) @ np.abs(stft(audio, settings)) ** 2
-
-
-def power_db(power: np.ndarray, settings: FeatureParams) -> np.ndarray:
-    """Power in dB (ref 1.0, so the level is kept), floored `top_db` below its peak."""
-    return librosa.power_to_db(power, ref=1.0, amin=AMIN, top_db=settings.top_db)
 
 
 def resize(image: np.ndarray, height: int, width: int, interpolation: str) -> np.ndarray:
@@ -72,7 +46,7 @@ def forward(audio: np.ndarray, settings: FeatureParams, name: str) -> Spectrogra
 
 def from_mel_power(power: np.ndarray, settings: FeatureParams, name: str) -> Spectrogram:
     """The model's view of a mel power spectrogram (n_mels, frames): a whole clip's, or a window of a longer one."""
-    db = power_db(power, settings)
+    db = power_db(power, settings.top_db)
     db_min, db_max = float(db.min()), float(db.max())
     if db_max == db_min:
         raise PipelineError(f"{name}: constant spectrogram ({db_max:.1f} dB everywhere); cannot normalise")
@@ -88,7 +62,7 @@ def image_of_db(db: np.ndarray, db_min: float, db_max: float, settings: FeatureP
 def estimate_image(estimate: np.ndarray, noisy_db_max: float, settings: FeatureParams) -> np.ndarray:
     """A clean mel power estimate as the image a mapping's prediction is read as (`prediction_db_range`),
     so that any model's estimate compares with the cached clean image."""
-    db = librosa.power_to_db(estimate, ref=1.0, amin=AMIN, top_db=None)
+    db = power_db(estimate, top_db=None)
     return image_of_db(db, *prediction_db_range(noisy_db_max, settings), settings)
 
 

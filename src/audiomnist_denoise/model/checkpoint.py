@@ -45,3 +45,9 @@ def checkpoint_features(config: dict, source: Path) -> FeatureParams:
         return FeatureParams.model_validate(config["features"])
     except (KeyError, ValidationError) as exc:
         raise PipelineError(f"{source}: no valid feature settings in the checkpoint ({type(exc).__name__})") from None
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, FeatureParams]:
+    """The model in `path` (in eval mode, on `device`) and the feature settings it was trained with."""
+    model, config = load_checkpoint(path, device)
+    return model, checkpoint_features(config, path)

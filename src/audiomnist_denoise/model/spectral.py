@@ -11,8 +11,8 @@ that training, evaluation and `denoise` share every step between them:
   log-mel in the input's normalisation, turned into a gain capped at 1: noise only adds power);
 - frames are padded to what the U-Net's pooling divides and the padding cut off again.
 
-The STFT and mel filterbank are librosa's (`features.spectrogram`) in PyTorch, so a
-batch of audio becomes spectrograms on the device during training.
+The STFT, mel filterbank and dB floor are the spectral core's torch side (`audio.spectral.SpectralFrontend`),
+so a batch of audio becomes spectrograms on the device during training.
 """
 
 import math
@@ -21,56 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ..features.spectrogram import AMIN, mel_basis
+from ..audio.spectral import AMIN, DB_PER_LOG, SpectralFrontend
 from ..params import FeatureParams, ModelParams
 from .unet import UNet, initialise
-
-DB_PER_LOG = 10 / math.log(10)
-_GAIN_FLOOR = 1e-12  # -120 dB
-
-
-class SpectralFrontend(nn.Module):
-    """Audio to STFT and mel power, and a mel gain back onto STFT bins, as `features.spectrogram` and
-    `audio.reconstruct` do it in NumPy. The filterbank and window are rebuilt from the feature
-    settings, not stored."""
-
-    def __init__(self, settings: FeatureParams):
-        super().__init__()
-        self.n_fft, self.hop_length = settings.n_fft, settings.hop_length
-        basis = torch.from_numpy(mel_basis(settings)).float()
-        weight = basis.sum(dim=0)
-        self.register_buffer("basis", basis, persistent=False)
-        self.register_buffer("spread", basis.T / weight.clamp_min(1e-12)[:, None], persistent=False)
-        self.register_buffer("uncovered", weight <= 0, persistent=False)  # STFT bins above fmax
-        self.register_buffer("window", torch.hann_window(settings.n_fft, periodic=True), persistent=False)
-
-    def stft(self, audio: torch.Tensor) -> torch.Tensor:
-        """(batch, samples) float audio to its complex STFT (batch, 1 + n_fft // 2, frames), librosa's framing."""
-        return torch.stft(
-            audio,
-            self.n_fft,
-            self.hop_length,
-            window=self.window,
-            center=True,
-            pad_mode="constant",
-            return_complex=True,
-        )
-
-    def istft(self, spectrum: torch.Tensor, length: int) -> torch.Tensor:
-        """The inverse of `stft`, `length` samples."""
-        return torch.istft(spectrum, self.n_fft, self.hop_length, window=self.window, center=True, length=length)
-
-    def mel(self, power: torch.Tensor) -> torch.Tensor:
-        """STFT power (batch, bins, frames) to mel power (batch, mels, frames)."""
-        return self.basis @ power
-
-    def magnitude_gain(self, mel_power_gain: torch.Tensor) -> torch.Tensor:
-        """A power gain per mel band spread over the STFT bins (weighted by the filterbank), as a magnitude
-        gain; bins no band covers take the lowest gain of their frame (`reconstruct.mask_denoise`)."""
-        linear = self.spread @ mel_power_gain
-        lowest = mel_power_gain.amin(dim=1, keepdim=True).expand_as(linear)
-        linear = torch.where(self.uncovered[:, None], lowest, linear)
-        return linear.clamp(_GAIN_FLOOR, 1).sqrt()  # the floor keeps sqrt's gradient finite where a gain underflows
 
 
 class SpectralDenoiser(nn.Module):
@@ -88,16 +41,10 @@ class SpectralDenoiser(nn.Module):
         self.register_buffer("db_mean", torch.tensor(0.0))
         self.register_buffer("db_scale", torch.tensor(1.0))
 
-    def floored_db(self, mel_power: torch.Tensor) -> torch.Tensor:
-        """dB (ref 1.0), floored `top_db` below each clip's peak, as `features.spectrogram.power_db`."""
-        db = DB_PER_LOG * torch.log(mel_power.clamp_min(AMIN))
-        peak = db.amax(dim=(1, 2), keepdim=True)
-        return torch.maximum(db, peak - self.top_db)
-
     @torch.no_grad()
     def fit_normalisation(self, mel_powers: list[torch.Tensor]) -> None:
         """The dataset normalisation from training inputs: the mean and standard deviation of their dB."""
-        db = torch.cat([self.floored_db(power).flatten() for power in mel_powers]).double()
+        db = torch.cat([self.frontend.power_db(power).flatten() for power in mel_powers]).double()
         self.db_mean.fill_(db.mean().item())
         self.db_scale.fill_(db.std().clamp_min(1e-6).item())
 
@@ -122,7 +69,7 @@ class SpectralDenoiser(nn.Module):
     def forward(self, mel_power: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
         """The network's output for noisy mel power: a magnitude gain (`mask`) or normalised clean dB (`mapping`).
         `inside` (batch, 1, frames): True on each clip's own frames, False on a batch's padding."""
-        noisy_db = self.floored_db(mel_power)
+        noisy_db = self.frontend.power_db(mel_power)
         return self.image(self.normalise(noisy_db, noisy_db, inside))
 
     def power_gain(self, output: torch.Tensor, mel_power: torch.Tensor) -> torch.Tensor:
@@ -131,7 +78,7 @@ class SpectralDenoiser(nn.Module):
         `top_db` below the noisy peak (`features.prediction_db_range`)."""
         if self.target == "mask":
             return output.square()
-        noisy_db = self.floored_db(mel_power)
+        noisy_db = self.frontend.power_db(mel_power)
         if self.normalisation == "dataset":
             clean_db = output * self.db_scale + self.db_mean
         else:
@@ -146,7 +93,7 @@ class SpectralDenoiser(nn.Module):
         input is (per clip, by the clean clip's own range over its own frames, as the study's cache)."""
         if self.target == "mask":
             return (clean_mel / noisy_mel.clamp_min(AMIN)).clamp(0, 1).sqrt()
-        clean_db = self.floored_db(clean_mel)
+        clean_db = self.frontend.power_db(clean_mel)
         return self.normalise(clean_db, clean_db, inside)
 
     @torch.no_grad()

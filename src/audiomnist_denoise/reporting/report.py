@@ -28,7 +28,7 @@ from matplotlib.ticker import FormatStrFormatter
 
 from ..errors import PipelineError
 from ..fsutil import write_text_atomic
-from .names import CEILINGS, METHOD_LABELS, QUALITY
+from ..names import CEILINGS, METHOD_LABELS, QUALITY
 from .plots import loss_bars
 
 log = logging.getLogger(__name__)

@@ -4,11 +4,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from matplotlib.figure import Figure
+from torch import nn
+from tqdm import tqdm
 
+from ..audio.io import load_resampled
+from ..audio.spectral import mel_power, power_db
+from ..data.corpus import Clip
+from ..data.splits import read_split
 from ..errors import PipelineError
-from ..features.spectrogram import mel_power, power_db
-from ..params import FeatureParams
+from ..evaluation.methods import apply_methods
+from ..fsutil import write_wav
+from ..names import SAMPLE_SOURCES
+from ..params import EvaluateParams, FeatureParams, SamplesParams
 
 FIGURE_COLUMNS = 5
 
@@ -45,7 +54,9 @@ def sample_figure(audio: dict[str, np.ndarray], settings: FeatureParams, title: 
     directly. The figure is a plain matplotlib Figure, not a pyplot one: it renders with
     Agg, and nothing keeps it alive after saving.
     """
-    spectrograms = {source: power_db(mel_power(samples, settings), settings) for source, samples in audio.items()}
+    spectrograms = {
+        source: power_db(mel_power(samples, settings), settings.top_db) for source, samples in audio.items()
+    }
     high = max(float(db.max()) for db in spectrograms.values())
     columns = min(FIGURE_COLUMNS, len(spectrograms))
     rows = -(-len(spectrograms) // columns)
@@ -72,3 +83,42 @@ def sample_figure(audio: dict[str, np.ndarray], settings: FeatureParams, title: 
         panel.set_ylabel("mel band")
     figure.colorbar(image, ax=axes, label="dB", shrink=0.8)
     figure.savefig(path, dpi=80)
+
+
+def write_samples(
+    model: nn.Module,
+    features: FeatureParams,
+    settings: SamplesParams,
+    evaluate: EvaluateParams,
+    device: torch.device,
+    *,
+    split: Path,
+    raw: Path,
+    noisy: Path,
+    folder: Path,
+    figures: Path,
+) -> int:
+    """For `settings.count` test clips of `split` (`choose_samples`), the clean audio and every method's output,
+    made exactly as `evaluate` makes them but with the samples' Griffin-Lim settings, as wavs in `folder`
+    ({clip}_{source}.wav, SAMPLE_SOURCES) and one `sample_figure` per clip in `figures`; the number of clips."""
+    methods = evaluate.model_copy(
+        update={
+            "griffin_lim_iters": settings.griffin_lim_iters,
+            "griffin_lim_start": settings.griffin_lim_start,
+            "seed": settings.seed,
+            "batch_size": settings.count,
+        }
+    )
+    table = read_split(split)
+    chosen = choose_samples(table[table["split"] == "test"], settings.count, settings.seed)
+    clips = [Clip(row.speaker, int(row.digit), int(row.rep)) for row in chosen.itertuples()]
+    rate = features.sample_rate
+    clean, mixed = ([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (raw, noisy))
+    outputs = apply_methods(model, clean, mixed, features, methods, device).outputs
+    for position, clip in enumerate(tqdm(clips, desc="samples")):
+        audio = {"clean": clean[position]} | {method: outputs[method][position] for method in outputs}
+        for source in SAMPLE_SOURCES:
+            write_wav(folder / f"{clip.id}_{source}.wav", audio[source].astype(np.float32), rate)
+        title = f"{clip.id}: digit {clip.digit}, speaker {clip.speaker} (test)"
+        sample_figure({source: audio[source] for source in SAMPLE_SOURCES}, features, title, figures / f"{clip.id}.png")
+    return len(clips)

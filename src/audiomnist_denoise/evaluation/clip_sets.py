@@ -1,5 +1,6 @@
-"""The clips the speech-quality metrics score every method on: `evaluate`'s test clips (the mix stage's noisy
-copies) and the sweep's (the test speakers' lowest repetitions remixed at each SNR of `evaluate.snr_sweep`)."""
+"""The sets of clips the speech-quality metrics score every method on: `evaluate`'s test clips (the mix stage's
+noisy copies) and the sweep's (the test speakers' lowest repetitions remixed at each SNR of `evaluate.snr_sweep`),
+each a `ClipSet`."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,21 @@ from ..params import EvaluateParams, NoiseParams
 from .spectrogram_mse import clip_table
 
 SWEEP_GROUPING = "SNR and speaker"  # the sweep's STOI: per speaker at each SNR
+HELD_OUT_EXTENDED = "speaker"  # the test clips' extended STOI: per speaker
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    """Clean and noisy clips at one sample rate, with what their scores need: a name per clip (the rows of the
+    saved scores), the groupings STOI is taken over (a label per clip each), the one extended STOI is taken
+    over, and each clip's place among the clips PESQ-every-n counts (None: its place in the set)."""
+
+    clean: list[np.ndarray]
+    noisy: list[np.ndarray]
+    keys: list[str]
+    groupings: dict[str, pd.Series]
+    extended_by: str
+    positions: list[int] | None = None
 
 
 def evaluated_clips(index: pd.DataFrame, features: Path, split: Path, raw: Path, age_bands: list[int]) -> pd.DataFrame:
@@ -32,15 +48,13 @@ def evaluated_clips(index: pd.DataFrame, features: Path, split: Path, raw: Path,
     )
 
 
-def test_groupings(test: pd.DataFrame) -> dict[str, pd.Series]:
-    """The groupings `evaluate` reports STOI by: each test clip's digit, speaker, gender, accent and age band."""
-    return {by: test[by] for by in GROUP_TABLES}
-
-
-def load_test_audio(test: pd.DataFrame, raw: Path, noisy: Path, rate: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The clean and noisy recordings of the test clips at `rate`, in the table's order."""
+def held_out_set(test: pd.DataFrame, raw: Path, noisy: Path, rate: int) -> ClipSet:
+    """The test clips of `evaluated_clips`' table (its test rows, in order) at `rate`, the mix stage's noisy copies,
+    grouped as `evaluate` reports STOI: by digit, speaker, gender, accent and age band."""
     clips = [parse_clip_path(Path(row.speaker) / f"{row.clip_id}.wav") for row in test.itertuples()]
-    return tuple([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (raw, noisy))
+    clean, mixed = ([load_resampled(root / clip.path, rate)[0] for clip in clips] for root in (raw, noisy))
+    groupings = {by: test[by] for by in GROUP_TABLES}
+    return ClipSet(clean, mixed, test.clip_id.tolist(), groupings, HELD_OUT_EXTENDED)
 
 
 @dataclass(frozen=True)
@@ -50,23 +64,7 @@ class SweepSet:
     snrs: np.ndarray  # each mix's SNR (dB)
     clips: list[Clip]  # each mix's clip
     per_snr: int  # the clips at each SNR
-    clean: list[np.ndarray]
-    noisy: list[np.ndarray]
-
-    @property
-    def keys(self) -> list[str]:
-        """A name for each mix: its SNR and clip."""
-        return [f"{snr:g} dB {clip.id}" for snr, clip in zip(self.snrs, self.clips, strict=True)]
-
-    @property
-    def positions(self) -> list[int]:
-        """Each mix's place among its SNR's clips: PESQ on every n-th clip takes the same clips at every SNR."""
-        return [i % self.per_snr for i in range(len(self.clips))]
-
-    def groupings(self) -> dict[str, pd.Series]:
-        """The sweep's one STOI grouping (also its extended STOI's), SWEEP_GROUPING: each mix's SNR and speaker."""
-        labels = [group_label(snr, clip.speaker) for snr, clip in zip(self.snrs, self.clips, strict=True)]
-        return {SWEEP_GROUPING: pd.Series(labels, name=SWEEP_GROUPING)}
+    mixes: ClipSet  # named by SNR and clip, STOI (and extended STOI) per speaker at each SNR
 
 
 def group_label(snr: float, speaker: str) -> str:
@@ -81,4 +79,8 @@ def sweep_set(raw: Path, split: Path, noise: NoiseParams, settings: EvaluatePara
     pairs = [(snr, clip) for snr in settings.snr_sweep for clip in clips]
     mixed = [mix_corpus_clip(raw, clip, maker, snr, noise.seed) for snr, clip in pairs]
     clean, noisy = ([resample(mix[i], mix[2], rate) for mix in mixed] for i in (0, 1))
-    return SweepSet(np.array([snr for snr, _ in pairs]), [clip for _, clip in pairs], len(clips), clean, noisy)
+    keys = [f"{snr:g} dB {clip.id}" for snr, clip in pairs]
+    labels = pd.Series([group_label(snr, clip.speaker) for snr, clip in pairs], name=SWEEP_GROUPING)
+    positions = [i % len(clips) for i in range(len(pairs))]  # PESQ on every n-th clip: the same clips at every SNR
+    mixes = ClipSet(clean, noisy, keys, {SWEEP_GROUPING: labels}, SWEEP_GROUPING, positions)
+    return SweepSet(np.array([snr for snr, _ in pairs]), [clip for _, clip in pairs], len(clips), mixes)
