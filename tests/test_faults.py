@@ -80,8 +80,10 @@ def kill_part_way(project: Path, stage: str, write: str, calls: int) -> None:
     deadline = time.monotonic() + KILL_DEADLINE_S
     while not marker.exists():
         if process.poll() is not None:
-            pytest.fail(f"stage {stage} ended ({process.returncode}) before {write} was called {calls} time(s):\n"
-                        + (project / f"{stage}.log").read_text())
+            pytest.fail(
+                f"stage {stage} ended ({process.returncode}) before {write} was called {calls} time(s):\n"
+                + (project / f"{stage}.log").read_text()
+            )
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
             pytest.fail(f"stage {stage} did not call {write} {calls} time(s) in {KILL_DEADLINE_S} s")
