@@ -13,7 +13,7 @@ LOCK_FLAGS := --generate-hashes --allow-unsafe --extra test --strip-extras
 LOCK_VENV := .venv-lock
 PIP_TOOLS := pip-tools==7.4.1
 
-.PHONY: setup lock repro test test-quick check bench report docs
+.PHONY: setup lock repro test test-quick check bench report docs docs-check
 
 setup: $(STAMP)
 
@@ -50,9 +50,16 @@ bench: setup
 report: setup
 	$(RUN) python scripts/report.py
 
-# The README's headline table, docs/results.md's tables and docs/params.md, from the committed metrics and params.py.
+# The README's headline table, docs/results.md's tables and docs/params.md, from the workspace's metrics files
+# (after `make repro`) and params.py.
 docs: setup
 	$(RUN) python scripts/update_docs.py
+
+# Writes nothing: names each generated doc that differs from the workspace's metrics and params (exit 1), such as
+# after `make repro` on another CPU; `make docs` rewrites them. `make test` checks the committed docs against the
+# committed metrics instead.
+docs-check: setup
+	$(RUN) python scripts/update_docs.py --check
 
 # After `make repro` on any machine: the fresh metrics against the committed ones, within the tolerances of
 # scripts/check_reproduction.py (docs/reproducibility.md).

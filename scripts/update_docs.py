@@ -1,7 +1,8 @@
 """Write the generated parts of the docs from committed files, so that no number and no default is typed by hand.
 
     python scripts/update_docs.py          # or `make docs`, from the repository root
-    python scripts/update_docs.py --check  # writes nothing; exits 1 naming each file that is out of date
+    python scripts/update_docs.py --check  # or `make docs-check`: writes nothing; exits 1 naming each file
+                                           # that is out of date with the workspace's metrics
 
 Run it after `dvc repro`, and after a change to params.py, params.yaml or dvc.yaml. It writes
 - README.md, between its results markers: the headline table, from metrics/eval.json;
@@ -9,13 +10,18 @@ Run it after `dvc repro`, and after a change to params.py, params.yaml or dvc.ya
   dvclive/metrics.json, plots/eval/*.csv and plots/sweep/*.csv;
 - docs/params.md, whole: every params key with its allowed values, its default (params.yaml), its description
   (the Field descriptions in src/audiomnist_denoise/params.py) and the stages that read it (dvc.yaml).
-Text outside the markers is left alone. It reads only committed files, so it runs offline.
+Text outside the markers is left alone. It reads only files of the repository, so it runs offline.
+`generated(root, revision="HEAD")` reads them as committed at a git revision instead of from the workspace:
+`dvc repro` on another CPU rewrites the metrics files with slightly different floats, while the committed docs
+stay true to the committed metrics (tests/test_docs.py checks those).
 """
 
 import argparse
 import inspect
+import io
 import json
 import re
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -31,6 +37,43 @@ from audiomnist_denoise.names import METHOD_LABELS, QUALITY
 from audiomnist_denoise.params import Params
 
 README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("docs/params.md")
+
+
+class Files:
+    """The files the docs are made from: those of the folder `root`, or as committed there at git `revision`."""
+
+    def __init__(self, root: Path, revision: str | None = None):
+        self.root, self.revision = Path(root), revision
+        self.read: list[Path] = []  # every path read, in order
+
+    def text(self, path: Path | str) -> str:
+        path = Path(path)
+        self.read.append(path)
+        if self.revision is None:
+            return (self.root / path).read_text()
+        return committed_text(self.root, self.revision, path)
+
+    def json(self, path: Path | str) -> dict:
+        return json.loads(self.text(path))
+
+    def csv(self, path: Path | str, **options) -> pd.DataFrame:
+        return pd.read_csv(io.StringIO(self.text(path)), **options)
+
+
+class NotCommitted(LookupError):
+    """A file is not at the revision asked for, or `root` is no git checkout (a source archive, say)."""
+
+
+def committed_text(root: Path, revision: str, path: Path) -> str:
+    try:
+        shown = subprocess.run(
+            ["git", "show", f"{revision}:./{path.as_posix()}"], cwd=root, capture_output=True, text=True, check=False
+        )
+    except FileNotFoundError:
+        raise NotCommitted("git is not installed") from None
+    if shown.returncode != 0:
+        raise NotCommitted(f"{path} at {revision}: {shown.stderr.strip()}")
+    return shown.stdout
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
@@ -69,8 +112,7 @@ def overall_table(metrics: dict, training: dict) -> str:
     return f"{table}\n\nTraining: {training['step']} steps, final training loss {training['train']['loss']:.4f}."
 
 
-def group_table(path: Path, column: str) -> str:
-    table = pd.read_csv(path, dtype={column: str})
+def group_table(table: pd.DataFrame, column: str) -> str:
     rows = [[row[column], str(row.clips), f"{row.mse:.4f}", f"{row.identity_mse:.4f}"] for _, row in table.iterrows()]
     return markdown_table([column.replace("_", " "), "clips", "U-Net MSE", "identity MSE"], rows)
 
@@ -84,18 +126,18 @@ def per_method_table(table: pd.DataFrame, column: str, label: str, suffix: str, 
     return markdown_table([label] + [f"`{method}`" for method in METHOD_LABELS], rows)
 
 
-def results_section(root: Path) -> str:
-    metrics = json.loads((root / EVAL_METRICS).read_text())
-    training = json.loads((root / TRAINING_METRICS).read_text())
-    groups = root / EVAL_PLOTS
+def results_section(files: Files) -> str:
+    metrics = files.json(EVAL_METRICS)
+    training = files.json(TRAINING_METRICS)
     parts = [overall_table(metrics, training)]
     for column, name in GROUP_TABLES.items():
         heading = "By age band" if column == "age_band" else f"Test clips by {column}"
-        parts.append(f"{heading}:\n\n{group_table(groups / name, column)}")
+        table = files.csv(EVAL_PLOTS / name, dtype={column: str})
+        parts.append(f"{heading}:\n\n{group_table(table, column)}")
     parts.append(f"Speech quality of each method on the test clips:\n\n{methods_table(metrics)}")
     for metric in ("stoi", "pesq"):
         for column in ("speaker", "gender"):
-            table = pd.read_csv(groups / GROUP_TABLES[column], dtype={column: str})
+            table = files.csv(EVAL_PLOTS / GROUP_TABLES[column], dtype={column: str})
             parts.append(
                 f"{QUALITY[metric][0]} by test {column}:\n\n"
                 + per_method_table(table, column, column, f"_{metric}", QUALITY[metric][1])
@@ -111,10 +153,10 @@ def against_noisy(table: pd.DataFrame, name: str, method: str = "unet_mask") -> 
     return f"`{method}`'s {name} is below the noisy input's at {', '.join(below)} dB."
 
 
-def sweep_section(root: Path) -> str:
+def sweep_section(files: Files) -> str:
     parts, verdicts = [], []
     for metric, (name, spec) in QUALITY.items():
-        table = pd.read_csv(root / SWEEP_PLOTS / f"{metric}.csv")
+        table = files.csv(SWEEP_PLOTS / f"{metric}.csv")
         verdicts.append(against_noisy(table, name))
         table["snr_db"] = table.snr_db.map(lambda snr: f"{snr:g}")
         parts.append(f"{name} against the input's SNR:\n\n" + per_method_table(table, "snr_db", "SNR (dB)", "", spec))
@@ -245,27 +287,59 @@ def params_doc(raw_params: dict, dvc: dict) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def generated(root: Path) -> dict[Path, str]:
-    """Each generated file's path (relative to `root`) and the text it should hold."""
-    metrics = json.loads((root / EVAL_METRICS).read_text())
-    readme = with_section((root / README).read_text(), "results", headline(metrics), README)
-    results = with_section((root / RESULTS).read_text(), "results", results_section(root), RESULTS)
-    results = with_section(results, "sweep", sweep_section(root), RESULTS)
-    raw_params = yaml.safe_load((root / "params.yaml").read_text())
-    dvc = yaml.safe_load((root / "dvc.yaml").read_text())
+def generated(root: Path, revision: str | None = None) -> dict[Path, str]:
+    """Each generated file's path (relative to `root`) and the text it should hold, from the files of `root`, or
+    from those committed at git `revision` (NotCommitted where one is not)."""
+    return generated_from(Files(root, revision))
+
+
+def generated_from(files: Files) -> dict[Path, str]:
+    metrics = files.json(EVAL_METRICS)
+    readme = with_section(files.text(README), "results", headline(metrics), README)
+    results = with_section(files.text(RESULTS), "results", results_section(files), RESULTS)
+    results = with_section(results, "sweep", sweep_section(files), RESULTS)
+    raw_params = yaml.safe_load(files.text("params.yaml"))
+    dvc = yaml.safe_load(files.text("dvc.yaml"))
     return {README: readme, RESULTS: results, PARAMS_DOC: params_doc(raw_params, dvc)}
+
+
+GENERATED = (README, RESULTS, PARAMS_DOC)
+
+
+def changed_since(root: Path, revision: str, paths: list[Path]) -> list[Path]:
+    """Those of `paths` (inputs, not the generated files) whose workspace text differs from `revision`'s;
+    none where `root` is no git checkout."""
+    changed = []
+    for path in dict.fromkeys(paths):
+        if path in GENERATED:
+            continue
+        try:
+            committed = committed_text(root, revision, path)
+        except NotCommitted:
+            return []
+        if not (root / path).is_file() or (root / path).read_text() != committed:
+            changed.append(path)
+    return changed
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
     check = parser.parse_args().check
-    texts = generated(Path("."))
+    files = Files(Path("."))
+    texts = generated_from(files)
     stale = [path for path, text in texts.items() if not path.is_file() or path.read_text() != text]
     if check:
         if stale:
-            sys.exit(f"error: out of date: {', '.join(map(str, stale))}; run `python scripts/update_docs.py`")
-        print("the generated docs are up to date")
+            changed = changed_since(Path("."), "HEAD", files.read)
+            since = f"\nchanged since HEAD (as after `dvc repro` on another CPU): {', '.join(map(str, changed))}"
+            sys.exit(
+                f"error: out of date: {', '.join(map(str, stale))}\n"
+                "(against the workspace's metrics files, params.py, params.yaml and dvc.yaml)"
+                + (since if changed else "")
+                + "\n`make docs` (python scripts/update_docs.py) rewrites them"
+            )
+        print("the generated docs are up to date with the workspace's metrics files and params")
         return
     for path in stale:
         path.write_text(texts[path])

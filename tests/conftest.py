@@ -1,6 +1,7 @@
 """Shared fixtures: small AudioMNIST-layout corpora generated in code, never downloaded."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,30 @@ SMALL_FEATURES = dict(
     features__hop_length=128,
     features__size=[16, 16],
 )
+
+
+def git_checkout() -> bool:
+    """Whether REPO is a git checkout with a commit (not a source archive, say)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=REPO, capture_output=True)
+    except FileNotFoundError:
+        return False
+    return done.returncode == 0
+
+
+def skip_unless_git_checkout(what: str) -> None:
+    if not git_checkout():
+        pytest.skip(f"{REPO} is no git checkout (or git is missing): {what} are unknown")
+
+
+def committed(path: str, revision: str = "HEAD") -> str:
+    """`path` (relative to REPO) as committed at `revision`. A test reads a DVC output (metrics/, plots/, dvclive/,
+    dvc.lock, data/, models/, samples/) this way, never from the workspace: `make repro` on another CPU rewrites
+    those with other floats. Skips outside a git checkout."""
+    skip_unless_git_checkout(f"the committed files ({path})")
+    shown = subprocess.run(["git", "show", f"{revision}:./{path}"], cwd=REPO, capture_output=True, text=True)
+    assert shown.returncode == 0, f"{path} is not committed at {revision}: {shown.stderr.strip()}"
+    return shown.stdout
 
 
 def data_params(tts: dict | None = None, **changes) -> DataParams:

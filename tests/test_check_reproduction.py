@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import REPO, committed
 
 sys.path.insert(0, str(REPO / "scripts"))
-from check_reproduction import METRICS_FILES, compare, tolerance_for  # noqa: E402
+from check_reproduction import METRICS_FILES, Comparison, compare, tolerance_for  # noqa: E402
 
 from audiomnist_denoise.reporting.report import flatten_metrics
 
@@ -24,10 +24,31 @@ def test_nested_metrics_are_flattened_with_dots():
     }
 
 
+def beyond(value, kind: str, tolerance: float):
+    """`value` moved just past what `kind` and `tolerance` allow."""
+    if not isinstance(value, int | float):
+        return [*value, "another"] if isinstance(value, list) else f"{value}!"
+    step = tolerance * abs(value) if kind == "relative" else tolerance
+    return value + 1.5 * step + 1e-9
+
+
 def test_every_committed_metric_has_a_tolerance():
+    """Each metric of the committed files is judged: it passes against itself and fails just past its
+    tolerance; only the training time is shown and not judged."""
+    judged = {Path(path).stem: 0 for path in METRICS_FILES}
     for path in METRICS_FILES:
-        for name in flatten_metrics(json.loads((REPO / path).read_text())):
-            tolerance_for(name, Path(path).stem)
+        source = Path(path).stem
+        for name, value in flatten_metrics(json.loads(committed(path))).items():
+            kind, tolerance = tolerance_for(name, source)
+            assert kind in ("exact", "absolute", "relative", "machine") and tolerance >= 0, (name, kind, tolerance)
+            if kind == "machine":
+                assert name == "train_seconds", f"{source}:{name} is not judged"
+                continue
+            same = Comparison(name, value, value, kind, tolerance)
+            moved = Comparison(name, value, beyond(value, kind, tolerance), kind, tolerance)
+            assert same.ok and not moved.ok, f"{source}:{name} ({kind} {tolerance:g}): {same.row()} / {moved.row()}"
+            judged[source] += 1
+    assert all(judged.values()), judged
 
 
 def test_a_model_metric_passes_within_its_tolerance_and_fails_beyond_it():
@@ -62,10 +83,11 @@ def git(project: Path, *args: str) -> None:
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A repository whose committed metrics are this repository's."""
+    """A repository whose committed metrics are this repository's (as committed: the workspace's may be
+    another CPU's)."""
     for path in METRICS_FILES:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_text((REPO / path).read_text())
+        (tmp_path / path).write_text(committed(path))
     git(tmp_path, "init", "-q")
     git(tmp_path, "add", ".")
     git(tmp_path, "commit", "-q", "-m", "results")

@@ -68,36 +68,41 @@ def run_stage_here(project: Path, stage: str, monkeypatch: pytest.MonkeyPatch) -
     runpy.run_path(str(REPO / "stages" / f"{stage}.py"))["main"]()
 
 
-def kill_part_way(project: Path, stage: str, output: Path, started_writing: Callable[[Path], bool]) -> bool:
-    """Run `stage` and SIGKILL it with its workers once `started_writing(a partial folder of output)` holds.
-
-    False if the stage finished before the kill.
-    """
+def kill_part_way(project: Path, stage: str, write: str, calls: int) -> None:
+    """Run `stage` held part-way: after `calls` calls of its write function `write` ("module:function") it
+    blocks (tests/gated_stage.py). SIGKILL it with its workers there: the kill lands mid-stage, every time."""
+    marker = project / f"{stage}.held"
+    command = [sys.executable, str(REPO / "tests" / "gated_stage.py"), str(REPO / "stages" / f"{stage}.py")]
     with open(project / f"{stage}.log", "w") as log:
-        process = subprocess.Popen(stage_command(stage), cwd=project, stdout=log, stderr=log, start_new_session=True)
+        process = subprocess.Popen(
+            [*command, write, str(calls), str(marker)], cwd=project, stdout=log, stderr=log, start_new_session=True
+        )
     deadline = time.monotonic() + KILL_DEADLINE_S
-    while process.poll() is None:
-        if any(started_writing(partial) for partial in partial_folders(output)):
-            os.killpg(process.pid, signal.SIGKILL)  # the group: the stage and its pool of workers
-            break
+    while not marker.exists():
+        if process.poll() is not None:
+            pytest.fail(
+                f"stage {stage} ended ({process.returncode}) before {write} was called {calls} time(s):\n"
+                + (project / f"{stage}.log").read_text()
+            )
         if time.monotonic() > deadline:
             os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail(f"stage {stage} wrote nothing to {output} in {KILL_DEADLINE_S} s")
-        time.sleep(0.002)
-    returncode = process.wait()
-    assert returncode in (0, -signal.SIGKILL), (project / f"{stage}.log").read_text()
-    return returncode == -signal.SIGKILL
+            pytest.fail(f"stage {stage} did not call {write} {calls} time(s) in {KILL_DEADLINE_S} s")
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGKILL)  # the group: the stage and its pool of workers
+    assert process.wait() == -signal.SIGKILL, (project / f"{stage}.log").read_text()
 
 
 def check_kill_and_rerun(
     project: Path,
     stage: str,
     outputs: list[Path],
+    write: tuple[str, int],
     started_writing: Callable[[Path], bool],
     monkeypatch: pytest.MonkeyPatch,
     keep_old: bool,
 ) -> None:
-    """A clean run, a run killed part-way, and a rerun that gives the clean run's bytes and no leftovers.
+    """A clean run, a run killed part-way (after `write`: its write function and how many calls), and a rerun
+    that gives the clean run's bytes and no leftovers.
 
     DVC deletes a stage's outputs before running it (`keep_old=False`); a stage run by hand
     finds its old outputs in place (`keep_old=True`), and a kill must leave them whole.
@@ -110,9 +115,15 @@ def check_kill_and_rerun(
                 shutil.rmtree(output)
             else:
                 output.unlink()
-    if kill_part_way(project, stage, outputs[0], started_writing):
-        assert partial_folders(outputs[0]), "killed while writing, yet no partial folder left"
-        assert read_outputs(project, outputs) == (clean_run if keep_old else {})
+    kill_part_way(project, stage, *write)
+    left = read_outputs(project, outputs)
+    assert left == (clean_run if keep_old else {}), (
+        f"a kill part-way left {len(left)} output file(s) ({sorted(left)[:3]}...), "
+        + ("not the old outputs whole" if keep_old else "where there should be none")
+    )
+    assert any(started_writing(partial) for partial in partial_folders(outputs[0])), (
+        "killed while writing, yet no partial folder holds what was written"
+    )
     rerun = run_stage(project, stage)
     assert rerun.returncode == 0, rerun.stderr
     assert read_outputs(project, outputs) == clean_run
@@ -130,20 +141,21 @@ def created_the_arrays(partial: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def audiomnist_copy(tmp_path_factory) -> Path:
-    """400 clips (4 speakers x 10 digits x 10 repetitions): no stage gets through them between two polls."""
+    """400 clips (4 speakers x 10 digits x 10 repetitions): enough for two workers to share."""
     return make_corpus(tmp_path_factory.mktemp("audiomnist") / "data", speakers=("01", "02", "03", "04"), reps=10)
 
 
 def test_corpus_killed_part_way_reruns_to_the_clean_runs_bytes(audiomnist_copy, tmp_path, monkeypatch):
     project = stage_project(tmp_path / "project", data__source="audiomnist", data__audiomnist_dir=str(audiomnist_copy))
     outputs = [project / "data" / "raw", project / "metrics" / "corpus.json"]
-    check_kill_and_rerun(project, "corpus", outputs, wrote_a_wav, monkeypatch, keep_old=False)
+    check_kill_and_rerun(project, "corpus", outputs, ("shutil:copyfile", 1), wrote_a_wav, monkeypatch, keep_old=False)
 
 
 def test_mix_killed_part_way_reruns_to_the_clean_runs_bytes(audiomnist_copy, tmp_path, monkeypatch):
     project = stage_project(tmp_path / "project")
     shutil.copytree(audiomnist_copy, project / "data" / "raw")
-    check_kill_and_rerun(project, "mix", [project / "data" / "noisy"], wrote_a_wav, monkeypatch, keep_old=False)
+    write = ("scipy.io.wavfile:write", 1)
+    check_kill_and_rerun(project, "mix", [project / "data" / "noisy"], write, wrote_a_wav, monkeypatch, keep_old=False)
 
 
 def test_featurize_killed_part_way_keeps_the_old_cache_and_reruns_to_its_bytes(audiomnist_copy, tmp_path, monkeypatch):
@@ -151,7 +163,8 @@ def test_featurize_killed_part_way_keeps_the_old_cache_and_reruns_to_its_bytes(a
     raw = shutil.copytree(audiomnist_copy, project / "data" / "raw")
     mix_corpus(raw, project / "data" / "noisy", noise_maker("white", raw, 1, raw), -8.0, 0, 1)
     outputs = [project / "data" / "features"]
-    check_kill_and_rerun(project, "featurize", outputs, created_the_arrays, monkeypatch, keep_old=True)
+    write = ("numpy.lib.format:open_memmap", 2)  # the clean and the noisy array created
+    check_kill_and_rerun(project, "featurize", outputs, write, created_the_arrays, monkeypatch, keep_old=True)
 
 
 def test_atomic_directory_removes_a_killed_runs_leftovers(tmp_path):

@@ -312,3 +312,36 @@ def test_the_study_recipe_runs_by_its_documented_command(built):
     assert checkpoint["config"]["model"]["input"] == "resized"
     metrics = json.loads((project / "metrics" / "eval.json").read_text())
     assert all(f"test.{method}.stoi" in metrics for method in METHODS)
+
+
+def test_the_docs_test_holds_after_repro_on_another_cpu_and_docs_check_names_the_difference(built):
+    """The README's order, `make repro` then `make test`, on a CPU other than the one that committed the metrics:
+    the repro rewrites the metrics files with other floats, the committed docs still match the committed metrics,
+    and only the explicit check (`make docs-check`) reports the workspace's difference."""
+    from test_docs import committed_results_problems
+
+    project = built
+    (project / "docs").mkdir()
+    for name in ("README.md", "docs/results.md"):
+        shutil.copy(REPO / name, project / name)
+    update_docs = [sys.executable, str(REPO / "scripts" / "update_docs.py")]
+    run(project, *update_docs)
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-qm", "results and the docs made from them")
+    assert committed_results_problems(project) == []
+
+    # Another CPU's `dvc repro`: every float of the model's metrics a little off.
+    path = project / "metrics" / "eval.json"
+    metrics = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v * 1.001 if isinstance(v, float) else v for k, v in metrics.items()}, indent=4))
+    assert committed_results_problems(project) == []
+    check = run(project, *update_docs, "--check", check=False)
+    assert check.returncode == 1
+    assert "out of date: README.md, docs/results.md\n" in check.stderr and "metrics/eval.json" in check.stderr
+
+    # Committed without the docs, the other floats do fail the docs test.
+    run(project, "git", "commit", "-qam", "other floats")
+    assert committed_results_problems(project) == [
+        f"{name} is out of date with the metrics files committed at HEAD: run `make docs` and commit both"
+        for name in ("README.md", "docs/results.md")
+    ]

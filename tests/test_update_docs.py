@@ -1,10 +1,12 @@
 """scripts/update_docs.py rewrites only its marked sections and docs/params.md, from the committed files."""
 
+import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 from audiomnist_denoise.names import METHODS
@@ -47,6 +49,13 @@ def write_inputs(root):
         (root / "plots" / "sweep" / f"{metric}.csv").write_text(
             f"snr_db,{','.join(METHODS)}\n-5.0,{','.join('0.5' for _ in METHODS)}\n"
         )
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("update_docs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(root, *args):
@@ -109,3 +118,40 @@ def test_a_file_without_markers_is_refused(tmp_path):
     result = run(tmp_path)
     assert result.returncode == 1 and "docs/results.md has no <!-- sweep:start -->" in result.stderr
     assert not (tmp_path / "docs" / "params.md").exists()
+
+
+def git(root, *args):
+    identity = ["-c", "user.name=Docs Test", "-c", "user.email=docs-test@example.invalid"]
+    subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True)
+
+
+def test_a_revision_is_read_as_committed_and_check_names_what_changed_since(tmp_path):
+    """As after `make repro` on another CPU: the workspace's metrics differ from the committed ones."""
+    write_inputs(tmp_path)
+    (tmp_path / "README.md").write_text("<!-- results:start -->\n<!-- results:end -->\n")
+    (tmp_path / "docs" / "results.md").write_text(
+        "<!-- results:start -->\n<!-- results:end -->\n<!-- sweep:start -->\n<!-- sweep:end -->\n"
+    )
+    assert run(tmp_path).returncode == 0
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "commit", "-qm", "docs from these metrics")
+    metrics = json.loads((tmp_path / "metrics" / "eval.json").read_text())
+    (tmp_path / "metrics" / "eval.json").write_text(json.dumps(metrics | {"test.mse": 0.0124}))
+
+    generator = load_generator()
+    committed = generator.generated(tmp_path, "HEAD")
+    assert committed[generator.README] == (tmp_path / "README.md").read_text()  # the committed metrics' table
+    assert "U-Net 0.0124" in generator.generated(tmp_path)[generator.README]  # the workspace's
+    result = run(tmp_path, "--check")
+    assert result.returncode == 1
+    assert "out of date: README.md, docs/results.md\n" in result.stderr
+    assert "changed since HEAD (as after `dvc repro` on another CPU): metrics/eval.json\n" in result.stderr
+    assert "`make docs`" in result.stderr and "U-Net 0.0123" in (tmp_path / "README.md").read_text()
+
+
+def test_a_file_missing_at_the_revision_is_not_committed(tmp_path):
+    write_inputs(tmp_path)
+    generator = load_generator()
+    with pytest.raises(generator.NotCommitted):
+        generator.generated(tmp_path, "HEAD")  # no git repository at all
