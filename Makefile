@@ -7,7 +7,16 @@ STAMP := $(VENV)/.installed
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
 LOCK := requirements.lock
-LOCK_FLAGS := --generate-hashes --allow-unsafe --extra test --strip-extras
+# No index URL or find-links in the lock: those come from the machine that ran `make lock` (its pip config).
+LOCK_FLAGS := --generate-hashes --allow-unsafe --extra test --strip-extras --no-emit-index-url --no-emit-find-links
+# The lock pins torch's CPU build (+cpu), which is not on PyPI but on PyTorch's own wheel index.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_CPU := torch==$(shell sed -n 's/^ *"torch==\([^"]*\)".*/\1/p' pyproject.toml)+cpu
+# The torch index only where pip's own configuration (a local mirror, find-links) cannot find that build: pip
+# asks every index for every package and retries an unreachable one for ~8 s each, some 20 minutes for the lock.
+# The probe resolves torch alone, without installing it; $(1) is the python whose pip asks.
+torch_index = $$($(1) -m pip install --quiet --dry-run --no-deps "$(TORCH_CPU)" >/dev/null 2>&1 \
+	|| echo --extra-index-url $(TORCH_INDEX))
 # pip-tools gets a venv of its own so its dependencies never mix with the project's; this release
 # supports the pip that $(PYTHON)'s venv ships (23.2), the same pip that `make setup` installs with.
 LOCK_VENV := .venv-lock
@@ -20,7 +29,7 @@ setup: $(STAMP)
 # The project goes in without dependencies: everything it needs comes from the lock, hash-checked.
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --require-hashes $(call torch_index,$(BIN)/python) -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
@@ -28,7 +37,8 @@ $(STAMP): pyproject.toml $(LOCK)
 lock:
 	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet $(PIP_TOOLS)
-	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile $(LOCK_FLAGS) -o $(LOCK) pyproject.toml
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile $(LOCK_FLAGS) \
+		$(call torch_index,$(LOCK_VENV)/bin/python) -o $(LOCK) pyproject.toml
 
 repro: setup
 	$(RUN) dvc repro

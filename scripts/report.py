@@ -7,6 +7,7 @@ repository root, as the stages are.
 
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
@@ -15,6 +16,7 @@ from audiomnist_denoise.layout import (
     EVAL_PLOTS,
     GROUP_TABLES,
     LOSS_CURVES,
+    MODEL,
     SAMPLE_FIGURES,
     SAMPLES,
     SPLIT_METRICS,
@@ -22,9 +24,10 @@ from audiomnist_denoise.layout import (
     TRAINING_METRICS,
 )
 from audiomnist_denoise.names import QUALITY, SAMPLE_SOURCES
-from audiomnist_denoise.reporting.report import ReportInputs, write_report
+from audiomnist_denoise.reporting.report import ReportInputs, training_loss, write_report
 
 OUTPUT = Path("report/index.html")
+PARAMS = Path("params.yaml")
 INPUTS = ReportInputs(
     quality=EVAL_METRICS,
     sweep={metric: SWEEP_PLOTS / f"{metric}.csv" for metric in QUALITY},
@@ -40,7 +43,9 @@ INPUTS = ReportInputs(
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        write_report(INPUTS, OUTPUT)
+        # Only for a page to write: where nothing was built, the one line is write_report's error.
+        loss = training_loss(MODEL, PARAMS) if INPUTS.any_present() else None
+        write_report(replace(INPUTS, loss=loss), OUTPUT)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

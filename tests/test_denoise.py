@@ -17,6 +17,7 @@ from audiomnist_denoise.audio.spectral import mel_power
 from audiomnist_denoise.denoise import (
     StreamingDenoiser,
     check_input,
+    check_outputs,
     crossfade_windows,
     denoise_audio,
     denoise_file,
@@ -247,7 +248,7 @@ def test_inputs_are_checked_before_any_work(tmp_path):
         plan_outputs([a, b], tmp_path / "out")
     with pytest.raises(PipelineError, match="overwrite an input"):
         plan_outputs([a], tmp_path / "a")
-    assert plan_outputs([a], tmp_path / "out") == [tmp_path / "out" / "take.wav"]
+    assert plan_outputs([a], tmp_path / "out") == [(a, tmp_path / "out" / "take.wav")]
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros((0, 1), np.float32), 16000)
     with pytest.raises(PipelineError, match=f"{empty}: empty audio"):
@@ -278,3 +279,132 @@ def test_the_streamed_wav_has_the_bytes_of_a_whole_one(tmp_path):
             writer.write(audio[start : start + 3000])
     assert (tmp_path / "blocks.wav").read_bytes() == (tmp_path / "whole.wav").read_bytes()
     assert sf.info(tmp_path / "blocks.wav").frames == len(audio)
+
+
+# Short recordings, folders of recordings, and output paths that cannot be written
+
+
+@pytest.mark.filterwarnings("error")  # librosa's "n_fft=... is too large" warning fails the test
+@pytest.mark.parametrize("method", ["mask", "griffinlim"])
+@pytest.mark.parametrize(
+    ("samples", "rate", "channels"), [(1, 16000, 1), (SETTINGS.n_fft - 1, 16000, 2), (300, 22050, 1)]
+)
+def test_a_recording_shorter_than_one_stft_frame_is_denoised_at_its_length_without_a_warning(
+    tmp_path, method, samples, rate, channels
+):
+    audio = 0.1 * np.random.default_rng(0).standard_normal((samples, channels)).astype(np.float32)
+    sf.write(tmp_path / "short.wav", audio, rate, subtype="FLOAT")
+    denoiser = StreamingDenoiser(MODEL, SETTINGS, method, CPU, griffin_lim_iters=2)
+    output = denoise_file(tmp_path / "short.wav", tmp_path / "out", denoiser)
+    denoised, denoised_rate = sf.read(output, dtype="float32", always_2d=True)
+    assert denoised_rate == rate and denoised.shape == audio.shape
+    assert np.all(np.isfinite(denoised))
+
+
+def _recordings_tree(root: Path) -> dict[str, tuple[int, int, int]]:
+    """Audio files at several depths, in two formats, and files that are not audio; what each audio file is:
+    (samples, rate, channels) by path under `root`."""
+    audio = {"a/b/take.wav": (8000, 16000, 1), "a/other.flac": (11025, 22050, 2), "top.OGG": (4000, 8000, 1)}
+    for name, (samples, rate, channels) in audio.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        recording = stereo_recording(samples / rate, rate)[:samples, :channels]
+        sf.write(root / name, recording, rate)
+    (root / "a" / "notes.txt").write_text("not audio\n")
+    (root / "a" / "cover.png").write_bytes(b"\x89PNG")
+    (root / ".hidden").mkdir()
+    sf.write(root / ".hidden" / "x.wav", np.zeros(100, np.float32), 16000)  # hidden: left out
+    (root / "a" / "._take.wav").write_bytes(b"\0\5\26\7")  # macOS metadata beside a copied file: left out
+    return audio
+
+
+def test_a_folder_denoises_every_recording_under_it_in_the_same_layout(tmp_path, checkpoint):
+    expected = _recordings_tree(tmp_path / "in")
+    result = denoise_command("in", "-o", "out", "--model", checkpoint, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = sorted(
+        str(path.relative_to(tmp_path / "out")) for path in (tmp_path / "out").rglob("*") if path.is_file()
+    )
+    assert written == ["a/b/take.wav", "a/other.wav", "top.wav"]
+    for name, (samples, rate, channels) in expected.items():
+        output = (tmp_path / "out" / name).with_suffix(".wav")
+        info = sf.info(output)
+        assert (info.frames, info.samplerate, info.channels, info.subtype) == (samples, rate, channels, "FLOAT")
+        assert f"{Path('in') / name}: " in result.stdout and f"-> {output.relative_to(tmp_path)}" in result.stdout
+    # Each file is denoised as if it had been given alone.
+    alone = denoise_file(
+        tmp_path / "in/a/other.flac", tmp_path / "alone", StreamingDenoiser(MODEL, SETTINGS, "mask", CPU)
+    )
+    np.testing.assert_allclose(sf.read(tmp_path / "out/a/other.wav")[0], sf.read(alone)[0], rtol=0, atol=1e-6)
+
+
+def test_a_folder_input_keeps_the_collision_checks_and_skips_an_output_folder_inside_it(tmp_path):
+    _recordings_tree(tmp_path / "in")
+    inputs = tmp_path / "in"
+    plan = plan_outputs([inputs], tmp_path / "out")
+    assert [output for _, output in plan] == [
+        tmp_path / "out" / name for name in ("a/b/take.wav", "a/other.wav", "top.wav")
+    ]
+    assert plan[0][0] == inputs / "a/b/take.wav"
+    with pytest.raises(PipelineError, match=f"{inputs / 'a/b/take.wav'}: its output .* would overwrite an input"):
+        plan_outputs([inputs], inputs)
+    # A file given alone and one found in a folder both named for one output.
+    sf.write(tmp_path / "top.wav", np.zeros(100, np.float32), 16000)
+    with pytest.raises(PipelineError, match=f"same name as {tmp_path / 'top.wav'}; both would be written to"):
+        plan_outputs([tmp_path / "top.wav", inputs], tmp_path / "out")
+    sf.write(inputs / "a/other.wav", np.zeros(100, np.float32), 16000)  # beside other.flac: both -> a/other.wav
+    with pytest.raises(PipelineError, match="same name as"):
+        plan_outputs([inputs], tmp_path / "out")
+    (inputs / "a/other.wav").unlink()
+    # A rerun into a folder inside the input one does not take the last run's outputs as inputs.
+    (inputs / "clean/a").mkdir(parents=True)
+    sf.write(inputs / "clean/a/other.wav", np.zeros(100, np.float32), 16000)
+    assert [path for path, _ in plan_outputs([inputs], inputs / "clean")] == [path for path, _ in plan]
+
+
+@pytest.mark.parametrize("content", ["nothing", "no audio"])
+def test_a_folder_without_audio_is_one_line_and_writes_nothing(tmp_path, checkpoint, content):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    if content == "no audio":
+        (tmp_path / "in" / "sub" / "notes.txt").write_text("not audio\n")
+    result = denoise_command("in", "-o", "out", "--model", checkpoint, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: in: no audio file in this folder or below it (no .wav, .flac")
+    assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def _unwritable_output(case: str, tmp_path: Path) -> tuple[Path, str]:
+    """An output folder for `case` and what the error must say of it."""
+    if case == "a file":
+        (tmp_path / "taken").write_text("a file\n")
+        return tmp_path / "taken", f"{tmp_path / 'taken'}: is a file, not a folder"
+    if case == "under a file":
+        (tmp_path / "taken").write_text("a file\n")
+        return tmp_path / "taken" / "sub", f"{tmp_path / 'taken' / 'sub'}: {tmp_path / 'taken'} is a file, not a folder"
+    # procfs refuses new folders, root's too (write permission alone would not tell)
+    out = Path("/proc/audiomnist-denoise-x")
+    return out, f"{out}: cannot create or write to this output folder"
+
+
+@pytest.mark.parametrize("case", ["a file", "under a file", "/proc"])
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_any_work(tmp_path, case):
+    if case == "/proc" and not Path("/proc/self").is_dir():
+        pytest.skip("no procfs")
+    out, message = _unwritable_output(case, tmp_path)
+    sf.write(tmp_path / "good.wav", noisy_recording(0.5, 16000, 200, 0), 16000)
+    before = sorted(tmp_path.rglob("*"))
+    # The model does not exist: its error would come first if the output were checked after loading it.
+    result = denoise_command("good.wav", "-o", out, "--model", tmp_path / "nowhere.pt", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {message}") and result.stderr.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_checking_the_outputs_leaves_no_folder_behind(tmp_path):
+    check_outputs([tmp_path / "new" / "deeper" / "take.wav", tmp_path / "new" / "other.wav"])
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "out" / "take.wav").mkdir(parents=True)
+    with pytest.raises(PipelineError, match=f"{tmp_path / 'out' / 'take.wav'}: an output file's path is a folder"):
+        check_outputs([tmp_path / "out" / "take.wav"])
+    with pytest.raises(PipelineError, match=f"{tmp_path}: a folder, not an audio file"):
+        check_input(tmp_path)

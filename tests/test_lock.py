@@ -85,3 +85,31 @@ def test_a_doctored_lock_is_reported_by_name(tmp_path):
         "tqdm: in pyproject.toml (==4.70.1) but not in the lock",
         "torch: locked as ==2.13.0, not the CPU build",
     ]
+
+
+# pip's options that name where packages come from; in the lock they would name the locking machine's folders.
+SOURCE_OPTIONS = ("--index-url", "-i", "--extra-index-url", "--find-links", "-f")
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def source_lines(lock_text: str) -> list[str]:
+    """The lines of a requirements file that set an index or a find-links location."""
+    lines = (line.strip() for line in lock_text.splitlines())
+    return [line for line in lines if line.split("=", 1)[0].split(" ", 1)[0] in SOURCE_OPTIONS]
+
+
+def test_the_lock_names_no_index_or_package_folder():
+    assert source_lines((REPO / "requirements.lock").read_text()) == []
+    # The check can fail: each spelling pip accepts is caught.
+    header = "--extra-index-url file:///opt/pypi/simple\n-f /opt/wheels\n--find-links=/opt/w\n-i https://x\n"
+    assert len(source_lines(header + (REPO / "requirements.lock").read_text())) == 4
+
+
+def test_make_lock_emits_no_sources_and_setup_passes_the_torch_cpu_index():
+    makefile = (REPO / "Makefile").read_text()
+    assert "--no-emit-index-url" in makefile and "--no-emit-find-links" in makefile
+    assert f"TORCH_INDEX ?= {TORCH_CPU_INDEX}" in makefile
+    assert "--extra-index-url $(TORCH_INDEX)" in makefile
+    # Both the install (setup) and pip-compile (lock) ask for it where the machine's pip config lacks torch+cpu.
+    assert "$(call torch_index,$(BIN)/python) -r $(LOCK)" in makefile
+    assert "$(call torch_index,$(LOCK_VENV)/bin/python)" in makefile

@@ -1,19 +1,30 @@
 """The offline report: one HTML page with every metric, chart and sound inline, and notes for what is missing."""
 
+import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 from matplotlib.figure import Figure
 
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.model.checkpoint import save_checkpoint
+from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.names import QUALITY
-from audiomnist_denoise.reporting.report import ReportInputs, build_report, write_report
+from audiomnist_denoise.reporting.report import (
+    ReportInputs,
+    build_report,
+    loss_curve_figure,
+    training_loss,
+    write_report,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 GROUPS = {"digit": ["0", "1"], "speaker": ["07", "12"], "gender": ["female", "male"]}
@@ -159,3 +170,49 @@ def test_each_sample_plays_every_source_in_order(inputs):
         block = samples[samples.index(f"<h3>{clip}</h3>") :]
         positions = [block.index(f"<div>{source}<audio") for source in SOURCES]
         assert positions == sorted(positions)
+
+
+def _curves(train: list[float], val: list[float]) -> dict[str, pd.DataFrame]:
+    return {
+        "train": pd.DataFrame({"step": range(1, len(train) + 1), "loss": train}),
+        "val": pd.DataFrame({"step": range(2, 2 * len(val) + 1, 2), "loss": val}),
+    }
+
+
+def test_the_loss_chart_names_its_loss_and_draws_the_values_below_zero():
+    # compressed_si_sdr: the SI-SDR term takes the training loss below zero; validation leaves it out.
+    train = [0.18, 0.1, 0.02, -0.003, -0.01, -0.014]
+    curves = _curves(train, [0.046, 0.04, 0.033])
+    axes = loss_curve_figure(curves, "compressed_si_sdr").axes[0]
+    assert axes.get_ylabel() == "loss (compressed_si_sdr)"
+    assert axes.get_yscale() == "linear"  # a log axis would leave every value <= 0 out
+    low, high = axes.get_ylim()
+    assert low < min(train) and high > max(train)
+    drawn = {
+        line.get_label(): list(line.get_ydata()) for line in axes.get_lines() if not line.get_label().startswith("_")
+    }
+    assert drawn == {"train": train, "val (without the SI-SDR term)": [0.046, 0.04, 0.033]}
+    # Losses that stay positive and fall by decades keep their log axis.
+    mse = loss_curve_figure(_curves([1.0, 0.1, 0.01], [0.5, 0.05]), "mse").axes[0]
+    assert (mse.get_yscale(), mse.get_ylabel()) == ("log", "loss (mse)")
+    assert loss_curve_figure(curves, None).axes[0].get_ylabel() == "loss"
+
+
+def test_the_page_says_which_loss_the_curves_are(inputs):
+    page = build_report(dataclasses.replace(inputs, loss="compressed_si_sdr"))
+    section = page[page.index("<h2>Loss curves") : page.index("Test loss per group")]
+    assert "Loss: <code>compressed_si_sdr</code> (<code>train.loss</code>)" in section
+    assert "the validation loss is the same without the SI-SDR term" in section
+    assert 'alt="compressed_si_sdr against step"' in section
+    unknown = build_report(inputs)
+    assert "The loss (<code>train.loss</code>) is not known" in unknown
+
+
+def test_the_loss_name_comes_from_the_checkpoint_then_params(tmp_path):
+    model, params = tmp_path / "models/unet.pt", tmp_path / "params.yaml"
+    assert training_loss(model, params) is None
+    shutil.copy(REPO / "params.yaml", params)
+    assert training_loss(model, params) == "compressed_si_sdr"  # params.yaml's default
+    settings = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
+    save_checkpoint(model, build_model(**settings, seed=0), {"model": settings, "train": {"loss": "mse"}})
+    assert training_loss(model, params) == "mse"  # what trained the model (and its curves), not today's params

@@ -11,7 +11,7 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from .denoise import StreamingDenoiser, check_input, denoise_file, plan_outputs
+from .denoise import StreamingDenoiser, check_input, check_outputs, denoise_file, plan_outputs
 from .errors import PipelineError
 from .layout import MODEL
 from .model.checkpoint import checkpoint_features, load_checkpoint
@@ -41,11 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="denoise recordings with a trained model",
         description=(
             "Denoise recordings of any length, sample rate and number of channels with a trained U-Net. "
-            "Each input is written to OUT_DIR/<input stem>.wav as a 32-bit float WAV with the input's sample "
-            "rate, channels and number of samples."
+            "Each input file is written to OUT_DIR/<input stem>.wav, and every audio file under an input folder to "
+            "the same place under OUT_DIR (IN/a/b.flac -> OUT_DIR/a/b.wav), as a 32-bit float WAV with the input's "
+            "sample rate, channels and number of samples."
         ),
     )
-    denoise.add_argument("inputs", nargs="+", type=Path, metavar="IN", help="audio files (any format libsndfile reads)")
+    denoise.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="IN",
+        help="audio files (any format libsndfile reads) or folders of them",
+    )
     denoise.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUT_DIR", help="created if missing")
     denoise.add_argument("--model", type=Path, default=MODEL, help="checkpoint (default: %(default)s)")
     denoise.add_argument(
@@ -83,14 +90,15 @@ def _summary(path: Path, output: Path, method: str) -> str:
 def run_denoise(args: argparse.Namespace) -> None:
     """The checks that need no model come first, so a bad input fails before any work."""
     device = _device(args.device)
-    plan_outputs(args.inputs, args.output_dir)
-    for path in args.inputs:
+    plan = plan_outputs(args.inputs, args.output_dir)
+    for path, _ in plan:
         check_input(path)
+    check_outputs([output for _, output in plan])
     model, config = load_checkpoint(args.model, device)
     settings = checkpoint_features(config, args.model)
-    for path in args.inputs:
+    for path, output in plan:
         denoiser = StreamingDenoiser(model, settings, args.method, device, args.griffin_lim_iters)
-        output = denoise_file(path, args.output_dir, denoiser)
+        denoise_file(path, args.output_dir, denoiser, output)
         print(_summary(path, output, args.method), flush=True)
 
 

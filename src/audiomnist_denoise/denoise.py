@@ -19,7 +19,9 @@ the first frame, so a chunk computed with enough frames of context on each side 
 frames of the whole recording's result (`StreamingDenoiser`).
 """
 
+import contextlib
 import math
+import tempfile
 from pathlib import Path
 
 import librosa
@@ -295,32 +297,106 @@ class StreamingDenoiser:
         return kept
 
 
-def output_path(path: Path, out_dir: Path) -> Path:
-    """Where `path`'s denoised audio goes: OUT_DIR/<its stem>.wav."""
-    return Path(out_dir) / f"{Path(path).stem}.wav"
+# The file names taken as audio in a folder input: soundfile's own rule on writing (the suffix is a format's name,
+# in any case) and the other usual spellings of those formats. RAW is header-less: no such file reads as given.
+AUDIO_SUFFIXES = frozenset(f".{name.lower()}" for name in sf.available_formats() if name != "RAW") | {
+    ".aif",
+    ".aifc",
+    ".oga",
+    ".opus",
+}
+
+
+def output_path(path: Path, out_dir: Path, root: Path | None = None) -> Path:
+    """Where `path`'s denoised audio goes: OUT_DIR/<its stem>.wav, or for a file found in the folder `root`, its
+    place under `root` with a .wav suffix (root/a/b.flac -> OUT_DIR/a/b.wav)."""
+    relative = Path(path).relative_to(root) if root is not None else Path(Path(path).name)
+    return Path(out_dir) / relative.with_name(f"{relative.stem}.wav")
 
 
 def check_input(path: Path) -> None:
     """An error naming `path` unless it is a file of decodable, non-empty audio (reads only its header)."""
+    if Path(path).is_dir():
+        raise PipelineError(f"{path}: a folder, not an audio file")
     if not Path(path).is_file():
         raise PipelineError(f"{path}: no such input file")
     check_audio_file(path)
 
 
-def plan_outputs(paths: list[Path], out_dir: Path) -> list[Path]:
-    """Each input's output path; an error if two inputs share a stem (their outputs would collide)
-    or an output would overwrite an input."""
-    outputs = [output_path(path, out_dir) for path in paths]
+def audio_files(folder: Path, skip: Path | None = None) -> list[Path]:
+    """The audio files (AUDIO_SUFFIXES) under `folder` at any depth, sorted; hidden files and folders (a macOS
+    ._ file, an interrupted run's .partial) and anything under `skip` (an output folder inside) are left out."""
+    skip = skip.resolve() if skip is not None else None
+    found = []
+    for path in sorted(Path(folder).rglob("*")):
+        parts = path.relative_to(folder).parts
+        if path.suffix.lower() not in AUDIO_SUFFIXES or any(part.startswith(".") for part in parts):
+            continue
+        if path.is_file() and (skip is None or not path.resolve().is_relative_to(skip)):
+            found.append(path)
+    return found
+
+
+def plan_outputs(inputs: list[Path], out_dir: Path) -> list[tuple[Path, Path]]:
+    """Each audio file to denoise and its output: a file as given to OUT_DIR/<stem>.wav, a folder as every audio
+    file under it in the same layout under OUT_DIR (`output_path`). An error if a folder holds no audio file, if two
+    inputs would be written to one output, or an output would overwrite an input."""
+    out_dir = Path(out_dir)
+    plan = []
+    for given in map(Path, inputs):
+        if not given.is_dir():
+            plan.append((given, output_path(given, out_dir)))
+            continue
+        # An output folder inside the input one is not read back: a rerun would denoise the last run's outputs.
+        inside = out_dir.resolve() != given.resolve()
+        files = audio_files(given, skip=out_dir if inside else None)
+        if not files:
+            raise PipelineError(
+                f"{given}: no audio file in this folder or below it (no .wav, .flac, .ogg, .mp3 or other file "
+                f"named for one of the {len(AUDIO_SUFFIXES)} formats soundfile reads)"
+            )
+        plan.extend((path, output_path(path, out_dir, root=given)) for path in files)
     seen: dict[Path, Path] = {}
-    for path, output in zip(paths, outputs, strict=True):
+    for path, output in plan:
         if output in seen:
             raise PipelineError(f"{path}: same name as {seen[output]}; both would be written to {output}")
         seen[output] = path
-    inputs = {Path(path).resolve() for path in paths}
-    for path, output in zip(paths, outputs, strict=True):
-        if output.resolve() in inputs:
+    resolved = {path.resolve() for path, _ in plan}
+    for path, output in plan:
+        if output.resolve() in resolved:
             raise PipelineError(f"{path}: its output {output} would overwrite an input; choose another output folder")
-    return outputs
+    return plan
+
+
+def check_outputs(outputs: list[Path]) -> None:
+    """An error naming the path unless every output can be written: its folder is, or can be made, a folder that
+    takes new files, and the output itself is not a folder. Checked by doing it (permissions alone miss a read-only
+    disk, or /proc, which refuses folders even to root); the folders made to find out are removed again."""
+    for output in outputs:
+        if Path(output).is_dir():
+            raise PipelineError(f"{output}: an output file's path is a folder")
+    for folder in dict.fromkeys(Path(output).parent for output in outputs):
+        _check_output_folder(folder)
+
+
+def _check_output_folder(folder: Path) -> None:
+    missing = []  # the folders that mkdir will make, deepest first
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                where = "" if ancestor == folder else f"{ancestor} "
+                raise PipelineError(f"{folder}: {where}is a file, not a folder; choose another output folder")
+            break
+        missing.append(ancestor)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as exc:
+        raise PipelineError(f"{folder}: cannot create or write to this output folder ({exc.strerror})") from None
+    finally:
+        for made in missing:
+            with contextlib.suppress(OSError):
+                made.rmdir()
 
 
 class _ChannelStream:
@@ -363,24 +439,33 @@ class _ChannelStream:
         return out
 
 
-def denoise_file(path: Path, out_dir: Path, denoiser: StreamingDenoiser) -> Path:
-    """Denoise the recording at `path` into OUT_DIR/<stem>.wav (32-bit float, the input's rate and channels),
-    streaming: `denoise_audio`'s result, read, denoised and written a chunk at a time, each channel by a fresh
-    copy of `denoiser` (which itself is left unused)."""
-    output = plan_outputs([Path(path)], Path(out_dir))[0]
+def denoise_file(path: Path, out_dir: Path, denoiser: StreamingDenoiser, output: Path | None = None) -> Path:
+    """Denoise the recording at `path` into `output` (by default OUT_DIR/<stem>.wav; see `plan_outputs`), 32-bit
+    float, the input's rate and channels, streaming: `denoise_audio`'s result, read, denoised and written a chunk at
+    a time, each channel by a fresh copy of `denoiser` (which itself is left unused)."""
     check_input(path)
+    output = Path(output) if output is not None else plan_outputs([Path(path)], Path(out_dir))[0][1]
+    check_outputs([output])
     info = sf.info(path)
     channels = [_ChannelStream(info.samplerate, denoiser.fresh()) for _ in range(info.channels)]
     seconds = round(info.frames / info.samplerate, 1)
+    # A recording shorter than one STFT frame (n_fft samples at the model's rate) is denoised with silence after it
+    # to fill that frame, which librosa otherwise warns of, and its output cut back to the recording's length.
+    settings = denoiser.settings
+    padding = max(0, math.ceil(settings.n_fft * info.samplerate / settings.sample_rate) - info.frames)
     with (
         atomic_file(output) as partial,  # an interrupted run leaves no partial output
         FloatWavWriter(partial, info.samplerate, info.channels) as writer,
         tqdm(total=seconds, desc=Path(path).name, unit="s", mininterval=0.5, disable=seconds < 60) as bar,
     ):
-        for block in read_blocks(path, READ_SAMPLES):
-            writer.write(_stack([channel.push(block[:, c]) for c, channel in enumerate(channels)]))
+        write = lambda samples: writer.write(samples[: info.frames - writer.frames])  # noqa: E731
+        blocks = read_blocks(path, READ_SAMPLES)
+        if padding:  # so short a file is one block
+            blocks = [np.concatenate([*blocks, np.zeros((padding, info.channels), np.float32)])]
+        for block in blocks:
+            write(_stack([channel.push(block[:, c]) for c, channel in enumerate(channels)]))
             bar.update(round(len(block) / info.samplerate, 3))
-        writer.write(_stack([channel.finish() for channel in channels]))
+        write(_stack([channel.finish() for channel in channels]))
     return output
 
 

@@ -28,7 +28,9 @@ from matplotlib.ticker import FormatStrFormatter
 
 from ..errors import PipelineError
 from ..fsutil import write_text_atomic
+from ..model.checkpoint import load_checkpoint
 from ..names import CEILINGS, METHOD_LABELS, QUALITY
+from ..params import load_params
 from .plots import loss_bars
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,7 @@ class ReportInputs:
     sample_figures: Path  # folder of {clip_id}.png
     sample_audio: Path  # folder of {clip_id}_{source}.wav, one per source of sample_sources
     sample_sources: tuple[str, ...]  # in the order the players are shown
+    loss: str | None = None  # train.loss, the loss of the curves (`training_loss`); None: not known
 
     def any_present(self) -> bool:
         files = [self.quality, *self.sweep.values(), *self.metrics.values(), *self.loss_curves.values()]
@@ -236,21 +239,53 @@ def metrics_section(files: dict[str, Path]) -> str:
     return f'<h2>All metrics</h2><div class="tables">{tables}</div>'
 
 
-def loss_curve_png(curves: dict[str, pd.DataFrame]) -> bytes:
-    """The loss of each series against the training step, on one log-scaled axis (the loss falls by decades)."""
+# Validation compares one quantity across losses, so it leaves out compressed_si_sdr's SI-SDR term
+# (training.audio.AudioTask.error): that curve stays positive while the training loss goes below zero.
+_VALIDATION_LEAVES_OUT = {"compressed_si_sdr": "the SI-SDR term"}
+
+
+def training_loss(model: Path, params: Path) -> str | None:
+    """The loss the curves were trained with: train.loss in the model's checkpoint (the train stage writes both), else
+    in `params` (while training runs, DVC has removed the old model), else None."""
+    try:
+        return load_checkpoint(model)[1]["train"]["loss"]
+    except (PipelineError, KeyError) as exc:
+        log.debug("no loss name in %s (%s); trying %s", model, exc, params)
+    try:
+        return load_params(params).train.loss
+    except PipelineError as exc:
+        log.warning("the loss curves' loss is not known: %s", exc)
+        return None
+
+
+def loss_curve_figure(curves: dict[str, pd.DataFrame], loss: str | None) -> Figure:
+    """The loss of each series against the training step, the axis named for `loss` (train.loss). A log axis where
+    every value is positive (mse and compressed fall by decades), else a linear one: compressed_si_sdr goes below
+    zero once the SI-SDR term outweighs the rest, which a log axis cannot draw."""
     figure = Figure(figsize=(9, 4), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for label, curve in curves.items():
+        if label == "val" and loss in _VALIDATION_LEAVES_OUT:
+            label = f"val (without {_VALIDATION_LEAVES_OUT[loss]})"
         axes.plot(curve["step"], curve["loss"], marker="o" if len(curve) < 50 else None, markersize=3, label=label)
-    axes.set(xlabel="step", ylabel="loss (MSE)", yscale="log", title="Training and validation loss")
-    for ticks in (axes.yaxis.set_major_formatter, axes.yaxis.set_minor_formatter):
-        ticks(FormatStrFormatter("%g"))  # 0.04 reads faster than 4 x 10^-2
+    positive = all((curve["loss"] > 0).all() for curve in curves.values())
+    ylabel = f"loss ({loss})" if loss else "loss"
+    axes.set(xlabel="step", ylabel=ylabel, yscale="log" if positive else "linear", title="Training and validation loss")
+    if positive:
+        for ticks in (axes.yaxis.set_major_formatter, axes.yaxis.set_minor_formatter):
+            ticks(FormatStrFormatter("%g"))  # 0.04 reads faster than 4 x 10^-2
+    else:
+        axes.axhline(0, color="0.5", linewidth=0.8)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()
-    return _figure_png(figure)
+    return figure
 
 
-def loss_curve_section(files: dict[str, Path]) -> str:
+def loss_curve_png(curves: dict[str, pd.DataFrame], loss: str | None) -> bytes:
+    return _figure_png(loss_curve_figure(curves, loss))
+
+
+def loss_curve_section(files: dict[str, Path], loss: str | None = None) -> str:
     """The loss curves drawn together; a series whose file is unavailable is noted and left out."""
     curves, notes = {}, []
     for label, path in files.items():
@@ -258,8 +293,16 @@ def loss_curve_section(files: dict[str, Path]) -> str:
             curves[label] = _read_table(path, ["step", "loss"], sep="\t")
         except _Unavailable as missing:
             notes.append(_note(str(missing)))
-    chart = _image(loss_curve_png(curves), "loss against step") if curves else ""
-    return f"<h2>Loss curves</h2>{_source_line(*files.values())}{chart}{''.join(notes)}"
+    alt = f"{loss or 'loss'} against step"
+    chart = _image(loss_curve_png(curves, loss), alt) if curves else ""
+    if loss is None:
+        named = "<p>The loss (<code>train.loss</code>) is not known: no model checkpoint or params to read it from.</p>"
+    else:
+        left_out = _VALIDATION_LEAVES_OUT.get(loss)
+        named = f"<p>Loss: <code>{html.escape(loss)}</code> (<code>train.loss</code>)" + (
+            f"; the validation loss is the same without {html.escape(left_out)}.</p>" if left_out else ".</p>"
+        )
+    return f"<h2>Loss curves</h2>{named}{_source_line(*files.values())}{chart}{''.join(notes)}"
 
 
 def group_bars_png(means: pd.DataFrame, by: str) -> bytes:
@@ -318,7 +361,7 @@ def build_report(inputs: ReportInputs, title: str = "audiomnist-denoise report")
         quality_section(inputs.quality),
         sweep_section(inputs.sweep),
         samples_section(inputs.sample_figures, inputs.sample_audio, inputs.sample_sources),
-        loss_curve_section(inputs.loss_curves),
+        loss_curve_section(inputs.loss_curves, inputs.loss),
         group_section(inputs.group_tables),
         metrics_section(inputs.metrics),
     )
