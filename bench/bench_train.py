@@ -19,8 +19,9 @@ import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
-from audiomnist_denoise.model.unet import build_model, memory_format
-from audiomnist_denoise.training.loop import Pairs, new_scaler, resolve_precision, train_step
+from audiomnist_denoise.devices import memory_format, resolve_precision
+from audiomnist_denoise.model.unet import build_model
+from audiomnist_denoise.training.loop import Pairs, new_scaler, train_step
 
 SIZE, CLIPS, STEPS, WARMUP, REPEATS = 112, 512, 12, 3, 2
 BATCH_SIZES = (32, 128)  # the default pipeline's and the study's
@@ -100,7 +101,7 @@ def _best_rate(run, batch_size: int) -> float:
 
 def main() -> None:
     pairs = generated_pairs()
-    precision = resolve_precision("auto", CPU)
+    precision = resolve_precision("auto", CPU, "train.precision")
     print(f"CPU, {torch.get_num_threads()} threads; train.precision auto -> {precision}")
     for batch_size in BATCH_SIZES:
         naive = naive_rate(pairs, batch_size)

@@ -16,7 +16,8 @@ import torch
 from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from audiomnist_denoise.model.unet import build_model, resolve_device  # noqa: E402
+from audiomnist_denoise.devices import resolve_device  # noqa: E402
+from audiomnist_denoise.model.unet import build_model  # noqa: E402
 from audiomnist_denoise.params import TrainParams  # noqa: E402
 from audiomnist_denoise.training.loop import Pairs, Trainer  # noqa: E402
 
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     params = TrainParams(
         lr=3e-3,
         schedule="cosine",

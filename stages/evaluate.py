@@ -14,6 +14,7 @@ from _stage import run
 
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data.corpus import parse_clip_path
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.methods import (
     METHODS,
     MODEL_METHODS,
@@ -41,7 +42,6 @@ from audiomnist_denoise.layout import (
 )
 from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
 from audiomnist_denoise.model.spectral import SpectralDenoiser
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
 
@@ -97,7 +97,7 @@ def main() -> str:
     settings = load_params().evaluate
     clean, noisy, index = open_features(FEATURES)
     table = evaluated_clips(index, FEATURES, SPLIT, RAW, settings.age_bands)
-    device = resolve_device("auto")
+    device = resolve_device("auto", "evaluate.device")
     model, config = load_checkpoint(MODEL, device)
     features = checkpoint_features(config, MODEL)
     test = table[table.split == "test"].reset_index(drop=True)

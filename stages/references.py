@@ -8,6 +8,7 @@ data/references/sweep/, each with scores.csv, stoi.csv and context.json (`evalua
 
 from _stage import run
 
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.methods import MODEL_FREE, apply_methods, model_free_context
 from audiomnist_denoise.evaluation.speech import score_methods
 from audiomnist_denoise.evaluation.test_sets import (
@@ -20,14 +21,13 @@ from audiomnist_denoise.evaluation.test_sets import (
 from audiomnist_denoise.features.cache import open_features
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import EVALUATE_REFERENCES, FEATURES, NOISY, RAW, REFERENCES, SPLIT, SWEEP_REFERENCES
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 
 
 def main() -> str:
     params = load_params()
     settings, features = params.evaluate, params.features
-    rate, device = features.sample_rate, resolve_device("auto")
+    rate, device = features.sample_rate, resolve_device("auto", "references.device")
     test = evaluated_clips(open_features(FEATURES)[2], FEATURES, SPLIT, RAW, settings.age_bands)
     test = test[test.split == "test"].reset_index(drop=True)
     clean, noisy = load_test_audio(test, RAW, NOISY, rate)

@@ -8,11 +8,11 @@ from tqdm import tqdm
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data.corpus import Clip
 from audiomnist_denoise.data.splits import read_split
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.methods import SAMPLE_SOURCES, apply_methods
 from audiomnist_denoise.fsutil import atomic_directory, write_wav
 from audiomnist_denoise.layout import MODEL, NOISY, RAW, SAMPLE_FIGURES, SAMPLES, SPLIT
 from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.samples import choose_samples, sample_figure
 
@@ -29,7 +29,7 @@ def main() -> str:
             "batch_size": settings.count,
         }
     )
-    device = resolve_device("auto")
+    device = resolve_device("auto", "samples.device")
     model, config = load_checkpoint(MODEL, device)
     features = checkpoint_features(config, MODEL)
     split = read_split(SPLIT)

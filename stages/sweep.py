@@ -9,20 +9,20 @@ plots/sweep/{si_sdr,pesq,stoi,estoi}.csv: one row per SNR, one column per method
 import pandas as pd
 from _stage import run
 
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.methods import METHODS, MODEL_METHODS, apply_methods, model_free_context
 from audiomnist_denoise.evaluation.speech import METRICS, Quality, method_means, score_methods
 from audiomnist_denoise.evaluation.test_sets import SWEEP_GROUPING, group_label, sweep_set
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import MODEL, RAW, SPLIT, SWEEP_PLOTS, SWEEP_REFERENCES
 from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 
 
 def main() -> str:
     params = load_params()
     settings = params.evaluate
-    device = resolve_device("auto")
+    device = resolve_device("auto", "sweep.device")
     model, config = load_checkpoint(MODEL, device)
     features = checkpoint_features(config, MODEL)
     rate = features.sample_rate

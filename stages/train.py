@@ -21,10 +21,10 @@ from _stage import run
 from tqdm import tqdm
 
 from audiomnist_denoise.data.noise import noise_maker
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, NOISY, RAW, RESUME_POINT, SPLIT
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.model.spectral import new_network
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import Params, load_params
 from audiomnist_denoise.training.audio import AudioTask, load_audio_clips
 from audiomnist_denoise.training.distributed import (
@@ -52,7 +52,7 @@ def main() -> str:
         relaunch_under_torchrun(params.train.nproc)
         return f"trained by {params.train.nproc} processes under torchrun"
     world = World.from_env()
-    with process_group(world, resolve_device(params.train.device)) as device:
+    with process_group(world, resolve_device(params.train.device, "train.device")) as device:
         summary = train(params, world, device)
     if not world.is_main:
         sys.exit(0)  # rank 0 alone reports

@@ -7,15 +7,9 @@ from conftest import blob_pairs, mean_loss, train_params
 
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
-from audiomnist_denoise.model.unet import UNet, build_model, initialise, memory_format, predict
-from audiomnist_denoise.training.loop import (
-    autocast,
-    cpu_has_fast_bf16,
-    identity_loss,
-    resolve_precision,
-    to_device,
-    train,
-)
+from audiomnist_denoise.devices import autocast, to_device
+from audiomnist_denoise.model.unet import UNet, build_model, initialise, predict
+from audiomnist_denoise.training.loop import identity_loss, train
 
 CPU = torch.device("cpu")
 
@@ -124,28 +118,6 @@ def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
 
 
 # --- precision
-
-
-def test_auto_precision_follows_the_hardware():
-    assert resolve_precision("fp32", CPU) == "fp32" and resolve_precision("bf16", CPU) == "bf16"
-    assert resolve_precision("auto", CPU) == ("bf16" if cpu_has_fast_bf16() else "fp32")
-    with pytest.raises(PipelineError, match="train.precision"):
-        resolve_precision("int8", CPU)
-
-
-@pytest.mark.parametrize(("amx", "expected"), [(True, "bf16"), (False, "fp32")])
-def test_auto_precision_on_cpu_wants_amx_not_just_avx512_bf16(monkeypatch, amx, expected):
-    """AVX-512 BF16 alone trains this U-Net slower in bf16 than in fp32; only AMX makes bf16 pay."""
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    assert resolve_precision("auto", CPU) == expected
-
-
-def test_layout_is_channels_last_except_fp32_on_cuda():
-    assert memory_format("fp32", CPU) == memory_format("bf16", CPU) == torch.channels_last
-    cuda = torch.device("cuda")
-    assert memory_format("bf16", cuda) == memory_format("fp16", cuda) == torch.channels_last
-    assert memory_format("fp32", cuda) == torch.contiguous_format
 
 
 def test_bf16_loss_matches_fp32_on_a_fixed_batch():

@@ -17,10 +17,10 @@ from ..audio.io import load_resampled
 from ..data.corpus import Clip, parse_clip_path
 from ..data.noise import NoiseMaker, scale_to_snr
 from ..data.splits import read_split
+from ..devices import autocast
 from ..errors import PipelineError
 from ..model.spectral import SpectralDenoiser, SpectralFrontend
 from ..params import TrainParams
-from .loop import autocast
 
 _COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
 _COMPRESSION_FLOOR = 1e-8  # under the square root's power: keeps the gradient finite at zero magnitude

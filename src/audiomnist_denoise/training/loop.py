@@ -23,10 +23,10 @@ from torch import nn
 from torch.nn import functional
 
 from ..data.splits import read_split
+from ..devices import autocast, memory_format, resolve_precision, to_device
 from ..errors import PipelineError
 from ..features.cache import open_features
-from ..model.unet import memory_format
-from ..params import Precision, TrainParams, options
+from ..params import TrainParams
 from . import resume
 from .distributed import ALONE, World, max_across, per_rank_batch, rank_batches, sum_across, wrap
 
@@ -109,39 +109,6 @@ def _as_tensor(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.asarray(images[rows], dtype=np.float32)).unsqueeze(1)
 
 
-_AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether bf16 autocast trains faster than fp32 on this CPU: only with AMX tiles. With AVX-512 BF16
-    alone, oneDNN's bf16 convolutions of this U-Net were measured slower than its fp32 ones (forward and
-    backward, torch 2.13), and without either PyTorch emulates bf16."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # private, so looked up with care
-    return bool(check())
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 on a GPU that has it or a CPU with AMX, fp16 on GPUs without bf16, else fp32."""
-    if precision not in options(Precision):
-        raise PipelineError(f"train.precision: {precision!r} is not one of {', '.join(options(Precision))}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
-
-
-def autocast(precision: str, device: torch.device):
-    """The autocast context of a resolved precision (a no-op for fp32)."""
-    dtype = _AUTOCAST_DTYPES[precision]
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
-def to_device(images: torch.Tensor, device: torch.device, precision: str = "fp32") -> torch.Tensor:
-    """A batch on `device` in the layout for `precision` (see `memory_format`)."""
-    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision, device))
-
-
 @torch.no_grad()
 def squared_error(
     model: nn.Module, pairs: Pairs, batch_size: int, device: torch.device, precision: str = "fp32"
@@ -221,7 +188,7 @@ class Trainer:
 
     def __init__(self, model: nn.Module, train, val, params: TrainParams, device: torch.device, world: World = ALONE):
         self.train_pairs, self.val_pairs, self.params, self.device, self.world = train, val, params, device, world
-        self.precision = resolve_precision(params.precision, device)
+        self.precision = resolve_precision(params.precision, device, "train.precision")
         self.val_share = val.share(world.rank, world.size)
         per_rank_batch(params.batch_size, world)  # a batch that does not divide fails before any work
         # What a resume point must share with this run; taken before any step changes the weights.
