@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from audiomnist_denoise.devices import memory_format, resolve_precision
 from audiomnist_denoise.model.unet import build_model
-from audiomnist_denoise.training.loop import Pairs, new_scaler, train_step
+from audiomnist_denoise.training.loop import new_scaler, train_step
+from audiomnist_denoise.training.tasks import Pairs
 
 SIZE, CLIPS, STEPS, WARMUP, REPEATS = 112, 512, 12, 3, 2
 BATCH_SIZES = (32, 128)  # the default pipeline's and the study's

@@ -19,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from audiomnist_denoise.devices import resolve_device  # noqa: E402
 from audiomnist_denoise.model.unet import build_model  # noqa: E402
 from audiomnist_denoise.params import TrainParams  # noqa: E402
-from audiomnist_denoise.training.loop import Pairs, Trainer  # noqa: E402
+from audiomnist_denoise.training.loop import Trainer  # noqa: E402
+from audiomnist_denoise.training.tasks import Pairs  # noqa: E402
 
 
 def pairs(count: int, seed: int) -> Pairs:

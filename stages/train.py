@@ -26,7 +26,7 @@ from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, NOISY, RAW, RESUME_
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.model.spectral import new_network
 from audiomnist_denoise.params import Params, load_params
-from audiomnist_denoise.training.audio import AudioTask, load_audio_clips
+from audiomnist_denoise.training.audio_task import AudioTask, load_audio_clips
 from audiomnist_denoise.training.distributed import (
     World,
     broadcast,
@@ -34,8 +34,9 @@ from audiomnist_denoise.training.distributed import (
     process_group,
     relaunch_under_torchrun,
 )
-from audiomnist_denoise.training.loop import Trainer, load_pairs
+from audiomnist_denoise.training.loop import Trainer
 from audiomnist_denoise.training.resume import ResumePoint
+from audiomnist_denoise.training.tasks import load_pairs
 from dvclive import Live
 
 # How a prediction is denormalised, for inference (see features.prediction_db_range).

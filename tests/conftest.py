@@ -13,8 +13,8 @@ from audiomnist_denoise.audio.griffinlim import griffin_lim_batch
 from audiomnist_denoise.data.corpus import META_FILE, Clip
 from audiomnist_denoise.features.spectrogram import mel_power, power_db
 from audiomnist_denoise.params import DataParams, FeatureParams, TrainParams, load_params
-from audiomnist_denoise.training.audio import AudioClips, pad_clips
-from audiomnist_denoise.training.loop import Pairs, squared_error
+from audiomnist_denoise.training.audio_task import AudioClips, pad_clips
+from audiomnist_denoise.training.tasks import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = tuple(range(10))

@@ -5,11 +5,12 @@ import pytest
 import torch
 from conftest import blob_pairs, mean_loss, train_params
 
+from audiomnist_denoise.devices import autocast, to_device
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
-from audiomnist_denoise.devices import autocast, to_device
 from audiomnist_denoise.model.unet import UNet, build_model, initialise, predict
-from audiomnist_denoise.training.loop import identity_loss, train
+from audiomnist_denoise.training.loop import train
+from audiomnist_denoise.training.tasks import identity_loss
 
 CPU = torch.device("cpu")
 

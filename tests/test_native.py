@@ -17,7 +17,7 @@ from audiomnist_denoise.features.spectrogram import mel_power
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
 from audiomnist_denoise.model.spectral import SpectralDenoiser
 from audiomnist_denoise.params import parse_params
-from audiomnist_denoise.training.audio import AudioTask, si_sdr
+from audiomnist_denoise.training.audio_task import AudioTask, si_sdr
 from audiomnist_denoise.training.loop import Trainer
 from audiomnist_denoise.training.resume import ResumePoint
 

@@ -107,7 +107,7 @@ def compress(magnitude: torch.Tensor) -> torch.Tensor:
 
 
 class AudioTask:
-    """A `Trainer` task on `AudioClips` for a `SpectralDenoiser` (the model the trainer steps may be its
+    """A `tasks.Task` on `AudioClips` for a `SpectralDenoiser` (the model the trainer steps may be its
     data-parallel wrapper; `denoiser` is the module itself, for turning outputs into gains).
 
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
@@ -140,6 +140,7 @@ class AudioTask:
 
     @property
     def tensors(self) -> list[torch.Tensor]:
+        """What a resume point's fingerprint covers: the clips, and the mix stage's copies where they are the input."""
         return [self.clips.clean, self.clips.lengths] + ([] if self.noise else [self.clips.noisy])
 
     def share(self, rank: int, size: int) -> "AudioTask":
