@@ -17,10 +17,18 @@ from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from audiomnist_denoise.devices import resolve_device  # noqa: E402
-from audiomnist_denoise.model.unet import build_model  # noqa: E402
+from audiomnist_denoise.model.unet import UNet, initialise  # noqa: E402
 from audiomnist_denoise.params import TrainParams  # noqa: E402
 from audiomnist_denoise.training.loop import Trainer  # noqa: E402
 from audiomnist_denoise.training.tasks import Pairs  # noqa: E402
+
+
+def study_unet() -> UNet:
+    """The study's U-Net, freshly initialised as the train stage does it (the same weights every time)."""
+    torch.manual_seed(0)
+    model = UNet([32, 64, 128], "sigmoid")
+    initialise(model, "kaiming")
+    return model
 
 
 def pairs(count: int, seed: int) -> Pairs:
@@ -54,10 +62,10 @@ def main() -> None:
         nproc=1,
     )
     train, val = pairs(args.clips, 0), pairs(args.clips // 5, 1)
-    warm_up = Trainer(build_model([32, 64, 128], "kaiming", "sigmoid", 0), train, val, params, device)
+    warm_up = Trainer(study_unet(), train, val, params, device)
     warm_up.total_steps = 1
     warm_up.run(lambda step, values: None)
-    trainer = Trainer(build_model([32, 64, 128], "kaiming", "sigmoid", 0), train, val, params, device)
+    trainer = Trainer(study_unet(), train, val, params, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()

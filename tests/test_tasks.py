@@ -4,10 +4,9 @@ import inspect
 
 import pytest
 import torch
-from conftest import blob_pairs, small_features, tone_clips, train_params
+from conftest import blob_pairs, new_unet, small_features, tone_clips, train_params
 
 from audiomnist_denoise.model.spectral import SpectralDenoiser
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.training.audio_task import AudioTask
 from audiomnist_denoise.training.loop import Trainer
 from audiomnist_denoise.training.tasks import Task
@@ -55,7 +54,7 @@ class OnlyTheProtocol:
 def test_a_run_on_nothing_but_the_protocol_trains_the_same_weights():
     def trained(wrap) -> dict[str, torch.Tensor]:
         train, val = wrap(blob_pairs(16)), wrap(blob_pairs(8, seed=1))
-        trainer = Trainer(build_model([4, 8], "kaiming", "sigmoid", 0), train, val, train_params(epochs=2), CPU)
+        trainer = Trainer(new_unet([4, 8], "kaiming", "sigmoid", 0), train, val, train_params(epochs=2), CPU)
         model, result = trainer.run(lambda step, values: None)
         assert result.identity_val_loss > 0
         return model.state_dict()
@@ -64,4 +63,3 @@ def test_a_run_on_nothing_but_the_protocol_trains_the_same_weights():
     assert isinstance(OnlyTheProtocol(blob_pairs(2)), Task) and not isinstance(blob_pairs(2).noisy, Task)
     for name, tensor in plain.items():
         assert torch.equal(tensor, through_the_protocol[name]), name
-

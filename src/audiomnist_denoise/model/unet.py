@@ -71,14 +71,6 @@ def initialise(model: nn.Module, scheme: str) -> None:
                 nn.init.zeros_(module.bias)
 
 
-def build_model(channels: list[int], init: str, output: str, seed: int) -> UNet:
-    """A freshly initialised U-Net; the same seed gives the same weights."""
-    torch.manual_seed(seed)
-    model = UNet(channels, output)
-    initialise(model, init)
-    return model
-
-
 @torch.no_grad()
 def predict(model: UNet, images: np.ndarray, batch_size: int, device: str | torch.device) -> np.ndarray:
     """The model's output for (N, H, W) images in [0, 1] (any float dtype, e.g. a float16 memory map): float32."""
