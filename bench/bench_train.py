@@ -19,13 +19,23 @@ import torch
 from torch.nn import functional
 from torch.utils.data import DataLoader, Dataset
 
-from audiomnist_denoise.model.unet import build_model, memory_format
-from audiomnist_denoise.training.loop import Pairs, new_scaler, resolve_precision, train_step
+from audiomnist_denoise.devices import memory_format, resolve_precision
+from audiomnist_denoise.model.unet import UNet, initialise
+from audiomnist_denoise.training.loop import new_scaler, train_step
+from audiomnist_denoise.training.tasks import Pairs
 
 SIZE, CLIPS, STEPS, WARMUP, REPEATS = 112, 512, 12, 3, 2
 BATCH_SIZES = (32, 128)  # the default pipeline's and the study's
 CHANNELS = [32, 64, 128]
 CPU = torch.device("cpu")
+
+
+def study_unet() -> UNet:
+    """The study's U-Net, freshly initialised as the train stage does it (the same weights every time)."""
+    torch.manual_seed(0)
+    model = UNet(CHANNELS, "sigmoid")
+    initialise(model, "kaiming")
+    return model
 
 
 class OnePairAtATime(Dataset):
@@ -47,7 +57,7 @@ def generated_pairs() -> Pairs:
 
 
 def naive_rate(pairs: Pairs, batch_size: int) -> float:
-    model = build_model(CHANNELS, "kaiming", "sigmoid", 0)
+    model = study_unet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(OnePairAtATime(pairs), batch_size=batch_size, shuffle=True, drop_last=True)
 
@@ -68,7 +78,7 @@ def naive_rate(pairs: Pairs, batch_size: int) -> float:
 
 
 def our_rate(pairs: Pairs, batch_size: int, precision: str) -> float:
-    model = build_model(CHANNELS, "kaiming", "sigmoid", 0).to(memory_format=memory_format(precision, CPU))
+    model = study_unet().to(memory_format=memory_format(precision, CPU))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     scaler = new_scaler(precision, CPU)
     generator = torch.Generator().manual_seed(0)
@@ -100,7 +110,7 @@ def _best_rate(run, batch_size: int) -> float:
 
 def main() -> None:
     pairs = generated_pairs()
-    precision = resolve_precision("auto", CPU)
+    precision = resolve_precision("auto", CPU, "train.precision")
     print(f"CPU, {torch.get_num_threads()} threads; train.precision auto -> {precision}")
     for batch_size in BATCH_SIZES:
         naive = naive_rate(pairs, batch_size)

@@ -16,9 +16,19 @@ import torch
 from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from audiomnist_denoise.model.unet import build_model, resolve_device  # noqa: E402
+from audiomnist_denoise.devices import resolve_device  # noqa: E402
+from audiomnist_denoise.model.unet import UNet, initialise  # noqa: E402
 from audiomnist_denoise.params import TrainParams  # noqa: E402
-from audiomnist_denoise.training.loop import Pairs, Trainer  # noqa: E402
+from audiomnist_denoise.training.loop import Trainer  # noqa: E402
+from audiomnist_denoise.training.tasks import Pairs  # noqa: E402
+
+
+def study_unet() -> UNet:
+    """The study's U-Net, freshly initialised as the train stage does it (the same weights every time)."""
+    torch.manual_seed(0)
+    model = UNet([32, 64, 128], "sigmoid")
+    initialise(model, "kaiming")
+    return model
 
 
 def pairs(count: int, seed: int) -> Pairs:
@@ -36,7 +46,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--compile", action="store_true")
     args = parser.parse_args()
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     params = TrainParams(
         lr=3e-3,
         schedule="cosine",
@@ -52,10 +62,10 @@ def main() -> None:
         nproc=1,
     )
     train, val = pairs(args.clips, 0), pairs(args.clips // 5, 1)
-    warm_up = Trainer(build_model([32, 64, 128], "kaiming", "sigmoid", 0), train, val, params, device)
+    warm_up = Trainer(study_unet(), train, val, params, device)
     warm_up.total_steps = 1
     warm_up.run(lambda step, values: None)
-    trainer = Trainer(build_model([32, 64, 128], "kaiming", "sigmoid", 0), train, val, params, device)
+    trainer = Trainer(study_unet(), train, val, params, device)
     if device.type == "cuda":
         torch.cuda.synchronize()
     started = time.perf_counter()

@@ -14,11 +14,14 @@ import torch
 from torch.nn import functional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from audiomnist_denoise.model.unet import build_model  # noqa: E402
+from audiomnist_denoise.model.unet import UNet, initialise  # noqa: E402
 
 
 def samples_per_second(device: torch.device, batch: int, steps: int, bf16: bool) -> float:
-    model = build_model([32, 64, 128], "kaiming", "sigmoid", 0).to(device)
+    torch.manual_seed(0)  # the study's U-Net with the same weights every time
+    model = UNet([32, 64, 128], "sigmoid")
+    initialise(model, "kaiming")
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
     noisy, clean = torch.rand(2, batch, 1, 112, 112, device=device)
 

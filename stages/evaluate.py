@@ -9,11 +9,11 @@ import json
 
 from _stage import run
 
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.held_out import HELD_OUT_INPUTS, evaluate_held_out
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, GROUP_TABLES, MODEL
 from audiomnist_denoise.model.checkpoint import load_model
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
 
@@ -22,7 +22,7 @@ FIGURES = {"digit": "loss_by_digit.png", "speaker": "loss_by_speaker.png"}
 
 def main() -> str:
     settings = load_params().evaluate
-    device = resolve_device("auto")
+    device = resolve_device(settings.device, "evaluate.device")
     model, features = load_model(MODEL, device)
     result = evaluate_held_out(model, features, settings, device, **HELD_OUT_INPUTS)
     metrics = result.metrics

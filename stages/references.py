@@ -8,12 +8,12 @@ data/references/sweep/, each with scores.csv, stoi.csv and context.json (`evalua
 
 from _stage import run
 
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.clip_sets import evaluated_clips, held_out_set, sweep_set
 from audiomnist_denoise.evaluation.scoring import save_model_free_quality
 from audiomnist_denoise.features.cache import read_index
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import EVALUATE_REFERENCES, FEATURES, NOISY, RAW, REFERENCES, SPLIT, SWEEP_REFERENCES
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.names import MODEL_FREE
 from audiomnist_denoise.params import load_params
 
@@ -21,7 +21,7 @@ from audiomnist_denoise.params import load_params
 def main() -> str:
     params = load_params()
     settings, features = params.evaluate, params.features
-    rate, device = features.sample_rate, resolve_device("auto")
+    rate, device = features.sample_rate, resolve_device(settings.device, "evaluate.device")
     table = evaluated_clips(read_index(FEATURES), FEATURES, SPLIT, RAW, settings.age_bands)
     test = held_out_set(table[table.split == "test"].reset_index(drop=True), RAW, NOISY, rate)
     sweep = sweep_set(RAW, SPLIT, params.noise, settings, rate).mixes

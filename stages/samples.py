@@ -3,10 +3,10 @@ wavs to listen to side by side and one figure of their spectrograms per clip (`r
 
 from _stage import run
 
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import MODEL, NOISY, RAW, SAMPLE_FIGURES, SAMPLES, SPLIT
 from audiomnist_denoise.model.checkpoint import load_model
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.names import SAMPLE_SOURCES
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.samples import write_samples
@@ -14,7 +14,7 @@ from audiomnist_denoise.reporting.samples import write_samples
 
 def main() -> str:
     params = load_params()
-    device = resolve_device("auto")
+    device = resolve_device(params.samples.device, "samples.device")
     model, features = load_model(MODEL, device)
     with atomic_directory(SAMPLES) as folder, atomic_directory(SAMPLE_FIGURES) as figures:
         paths = dict(split=SPLIT, raw=RAW, noisy=NOISY, folder=folder, figures=figures)

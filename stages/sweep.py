@@ -7,19 +7,19 @@ Writes plots/sweep/{si_sdr,pesq,stoi,estoi}.csv: one row per SNR, one column per
 
 from _stage import run
 
+from audiomnist_denoise.devices import resolve_device
 from audiomnist_denoise.evaluation.clip_sets import sweep_set
 from audiomnist_denoise.evaluation.sweep import sweep_tables
 from audiomnist_denoise.fsutil import atomic_directory
 from audiomnist_denoise.layout import MODEL, RAW, SPLIT, SWEEP_PLOTS, SWEEP_REFERENCES
 from audiomnist_denoise.model.checkpoint import load_model
-from audiomnist_denoise.model.unet import resolve_device
 from audiomnist_denoise.params import load_params
 
 
 def main() -> str:
     params = load_params()
     settings = params.evaluate
-    device = resolve_device("auto")
+    device = resolve_device(settings.device, "evaluate.device")
     model, features = load_model(MODEL, device)
     sweep = sweep_set(RAW, SPLIT, params.noise, settings, features.sample_rate)
     tables = sweep_tables(model, sweep, SWEEP_REFERENCES, features, settings, device)

@@ -13,9 +13,10 @@ import yaml
 from audiomnist_denoise.audio.griffinlim import griffin_lim_batch
 from audiomnist_denoise.audio.spectral import mel_power, power_db
 from audiomnist_denoise.data.corpus import META_FILE, Clip
-from audiomnist_denoise.params import DataParams, FeatureParams, TrainParams, load_params
-from audiomnist_denoise.training.audio import AudioClips, pad_clips
-from audiomnist_denoise.training.loop import Pairs, squared_error
+from audiomnist_denoise.model.spectral import new_network
+from audiomnist_denoise.params import DataParams, FeatureParams, ModelParams, TrainParams, load_params
+from audiomnist_denoise.training.audio_task import AudioClips, pad_clips
+from audiomnist_denoise.training.tasks import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS = tuple(range(10))
@@ -147,6 +148,14 @@ def small_features() -> FeatureParams:
     """SMALL_FEATURES as a FeatureParams: 16 kHz, 32 mels, hop 128."""
     changes = {key.removeprefix("features__"): value for key, value in SMALL_FEATURES.items()}
     return load_params(REPO / "params.yaml").features.model_copy(update=changes)
+
+
+def new_unet(channels: list[int], init: str = "kaiming", output: str = "sigmoid", seed: int = 0) -> torch.nn.Module:
+    """A freshly initialised U-Net of the study's (resized) track, made as the train stage makes it."""
+    model = ModelParams(
+        input="resized", target="mapping", normalisation="per_clip", channels=channels, init=init, output=output
+    )
+    return new_network(model, small_features(), seed)
 
 
 def tone_clips(count: int, rate: int = 16000, seed: int = 0) -> AudioClips:

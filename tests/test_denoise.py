@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import tone
+from conftest import new_unet, tone
 
 from audiomnist_denoise.__main__ import build_parser, main
 from audiomnist_denoise.audio.io import FloatWavWriter
@@ -28,7 +28,6 @@ from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation.methods import estimate_clean_mel
 from audiomnist_denoise.fsutil import write_wav
 from audiomnist_denoise.model.checkpoint import save_checkpoint
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.params import FeatureParams
 
 CPU = torch.device("cpu")
@@ -47,7 +46,7 @@ SETTINGS = FeatureParams(
 )
 WIDTH = SETTINGS.size[1]
 MODEL_SETTINGS = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
-MODEL = build_model(**MODEL_SETTINGS, seed=0).eval()  # untrained: the plumbing, not the quality, is under test
+MODEL = new_unet(**MODEL_SETTINGS, seed=0).eval()  # untrained: the plumbing, not the quality, is under test
 
 
 def noisy_recording(seconds: float, rate: int, frequency: float, seed: int) -> np.ndarray:

@@ -8,10 +8,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from conftest import blob_pairs, train_params
+from conftest import blob_pairs, new_unet, train_params
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.training.distributed import (
     ALONE,
     CpuSyncBatchNorm,
@@ -29,7 +28,7 @@ RUN = dict(batch_size=8, epochs=2, val_every=2, lr=3e-3)
 
 def trained(world: World = ALONE) -> tuple[list, dict[str, torch.Tensor]]:
     """The logged history and the final (best) weights of a short run as rank `world.rank` of `world`."""
-    model = build_model([4, 8], "kaiming", "sigmoid", 0)
+    model = new_unet([4, 8], "kaiming", "sigmoid", 0)
     trainer = Trainer(model, blob_pairs(22), blob_pairs(9, seed=1), train_params(**RUN), CPU, world)
     model, _ = trainer.run(lambda step, values: None)
     return trainer.history, model.state_dict()
@@ -64,7 +63,7 @@ def test_two_processes_follow_the_single_process_run(two_ranks):
     Adam turns a rounding difference in a near-zero gradient into a step of up to lr, so each weight
     tensor is compared by how far it is from the single-process one relative to how far training moved
     it. Measured: at most 2e-5 of the movement with AVX-512 kernels, 1.6e-4 with AVX2, 8e-5 with SSE4.1."""
-    initial = build_model([4, 8], "kaiming", "sigmoid", 0).state_dict()
+    initial = new_unet([4, 8], "kaiming", "sigmoid", 0).state_dict()
     single_history, single_weights = trained()
     (history, weights), (_, other_weights) = two_ranks
     assert [step for step, _ in history] == [step for step, _ in single_history]

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from conftest import REPO, speaker_entry, tone
+from conftest import REPO, new_unet, speaker_entry, tone
 from torch import nn
 
 from audiomnist_denoise.audio.spectral import si_sdr
@@ -31,7 +31,7 @@ from audiomnist_denoise.evaluation.spectrogram_mse import (
 )
 from audiomnist_denoise.features.cache import CLEAN_FILE, INDEX_FILE, NOISY_FILE, IndexRow
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
-from audiomnist_denoise.model.unet import build_model, predict
+from audiomnist_denoise.model.unet import predict
 from audiomnist_denoise.names import METHODS, QUALITY_METRICS
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.plots import loss_bars
@@ -285,7 +285,7 @@ def write_project(root: Path, size: int = 16) -> dict[str, np.ndarray]:
     params["features"] = AUDIO_FEATURES  # as the model was trained with: the references stage reads them
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     config = {"model": {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}, "features": AUDIO_FEATURES}
-    save_checkpoint(root / "models" / "unet.pt", build_model(**config["model"], seed=0), config)
+    save_checkpoint(root / "models" / "unet.pt", new_unet(**config["model"], seed=0), config)
     return {"clean": clean, "noisy": noisy, "split": split.split.to_numpy(), "digit": index.digit.to_numpy()} | audio
 
 

@@ -3,33 +3,28 @@
 import numpy as np
 import pytest
 import torch
-from conftest import blob_pairs, mean_loss, train_params
+from conftest import blob_pairs, mean_loss, new_unet, train_params
 
+from audiomnist_denoise.devices import autocast, to_device
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
-from audiomnist_denoise.model.unet import UNet, build_model, initialise, memory_format, predict
-from audiomnist_denoise.training.loop import (
-    autocast,
-    cpu_has_fast_bf16,
-    identity_loss,
-    resolve_precision,
-    to_device,
-    train,
-)
+from audiomnist_denoise.model.unet import UNet, initialise, predict
+from audiomnist_denoise.training.loop import train
+from audiomnist_denoise.training.tasks import identity_loss
 
 CPU = torch.device("cpu")
 
 
 @pytest.mark.parametrize("channels, size", [([32, 64, 128], 112), ([8, 16], 32), ([4, 8, 16, 32], 64)])
 def test_output_has_the_input_shape(channels, size):
-    model = build_model(channels, "kaiming", "sigmoid", 0)
+    model = new_unet(channels, "kaiming", "sigmoid", 0)
     output = model(torch.rand(2, 1, size, size))
     assert output.shape == (2, 1, size, size)
     assert 0 <= output.min() and output.max() <= 1
 
 
 def test_the_studys_architecture():
-    model = build_model([32, 64, 128], "kaiming", "linear", 0)
+    model = new_unet([32, 64, 128], "kaiming", "linear", 0)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [m.out_channels for m in model.encoders[0] if isinstance(m, torch.nn.Conv2d)] == [32, 32]
     assert [m.out_channels for m in model.upsamplers] == [64, 32]
@@ -49,7 +44,7 @@ def _conv_weights(model: UNet) -> list[torch.Tensor]:
 
 def test_initialisations_follow_their_scheme():
     """Kaiming (fan-out, ReLU) gives std sqrt(2 / fan_out); Xavier uniform std sqrt(2 / (fan_in + fan_out))."""
-    kaiming, xavier, default = (build_model([16, 32], init, "sigmoid", 0) for init in ("kaiming", "xavier", "torch"))
+    kaiming, xavier, default = (new_unet([16, 32], init, "sigmoid", 0) for init in ("kaiming", "xavier", "torch"))
     for weight in _conv_weights(kaiming):
         fan_out = weight.shape[0] * weight[0, 0].numel()
         assert weight.std().item() == pytest.approx(np.sqrt(2 / fan_out), rel=0.15)
@@ -63,7 +58,7 @@ def test_initialisations_follow_their_scheme():
 
 
 def test_same_seed_same_weights_and_bad_options_are_named():
-    first, second = build_model([8, 16], "xavier", "sigmoid", 3), build_model([8, 16], "xavier", "sigmoid", 3)
+    first, second = new_unet([8, 16], "xavier", "sigmoid", 3), new_unet([8, 16], "xavier", "sigmoid", 3)
     assert _same_weights(first, second)
     with pytest.raises(PipelineError, match="model.init"):
         initialise(first, "orthogonal")
@@ -73,7 +68,7 @@ def test_same_seed_same_weights_and_bad_options_are_named():
 
 def test_training_steps_reduce_the_loss_and_log_every_step():
     data, val = blob_pairs(16), blob_pairs(8, seed=1)
-    model = build_model([4, 8], "kaiming", "sigmoid", 0)
+    model = new_unet([4, 8], "kaiming", "sigmoid", 0)
     logged = []
     model, result = train(model, data, val, train_params(), CPU, lambda step, values: logged.append((step, values)))
     assert result.steps == 16 and [step for step, _ in logged] == list(range(1, 17))
@@ -85,7 +80,7 @@ def test_training_steps_reduce_the_loss_and_log_every_step():
 
 def test_training_is_deterministic_on_cpu():
     def run():
-        model = build_model([4, 8], "kaiming", "sigmoid", 0)
+        model = new_unet([4, 8], "kaiming", "sigmoid", 0)
         return train(model, blob_pairs(16), blob_pairs(8, seed=1), train_params(epochs=2), CPU, lambda *_: None)[0]
 
     first, second = run(), run()
@@ -93,7 +88,7 @@ def test_training_is_deterministic_on_cpu():
 
 
 def test_checkpoint_round_trips_with_weights_only(tmp_path):
-    model = build_model([4, 8], "kaiming", "linear", 0)
+    model = new_unet([4, 8], "kaiming", "linear", 0)
     config = {"model": {"channels": [4, 8], "init": "kaiming", "output": "linear"}, "features": {"n_mels": 16}}
     save_checkpoint(tmp_path / "models" / "unet.pt", model, config)
     raw = torch.load(tmp_path / "models" / "unet.pt", weights_only=True)
@@ -105,7 +100,7 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path):
 
 
 def test_predict_in_channels_last_matches_the_plain_forward_pass():
-    model = build_model([8, 16], "kaiming", "sigmoid", 0).eval()
+    model = new_unet([8, 16], "kaiming", "sigmoid", 0).eval()
     images = np.random.default_rng(0).random((5, 32, 32)).astype(np.float32)
     with torch.no_grad():
         expected = model(torch.from_numpy(images).unsqueeze(1)).squeeze(1).numpy()
@@ -126,31 +121,9 @@ def test_load_checkpoint_refuses_what_is_not_one(tmp_path):
 # --- precision
 
 
-def test_auto_precision_follows_the_hardware():
-    assert resolve_precision("fp32", CPU) == "fp32" and resolve_precision("bf16", CPU) == "bf16"
-    assert resolve_precision("auto", CPU) == ("bf16" if cpu_has_fast_bf16() else "fp32")
-    with pytest.raises(PipelineError, match="train.precision"):
-        resolve_precision("int8", CPU)
-
-
-@pytest.mark.parametrize(("amx", "expected"), [(True, "bf16"), (False, "fp32")])
-def test_auto_precision_on_cpu_wants_amx_not_just_avx512_bf16(monkeypatch, amx, expected):
-    """AVX-512 BF16 alone trains this U-Net slower in bf16 than in fp32; only AMX makes bf16 pay."""
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
-    assert resolve_precision("auto", CPU) == expected
-
-
-def test_layout_is_channels_last_except_fp32_on_cuda():
-    assert memory_format("fp32", CPU) == memory_format("bf16", CPU) == torch.channels_last
-    cuda = torch.device("cuda")
-    assert memory_format("bf16", cuda) == memory_format("fp16", cuda) == torch.channels_last
-    assert memory_format("fp32", cuda) == torch.contiguous_format
-
-
 def test_bf16_loss_matches_fp32_on_a_fixed_batch():
     """Autocast changes the arithmetic, not the model: same weights, same batch, nearly the same loss."""
-    model = build_model([8, 16], "kaiming", "sigmoid", 0).to(memory_format=torch.channels_last)
+    model = new_unet([8, 16], "kaiming", "sigmoid", 0).to(memory_format=torch.channels_last)
     batch = blob_pairs(8, size=32)
     losses = {}
     for precision in ("fp32", "bf16"):
@@ -167,7 +140,7 @@ def test_mixed_precision_trains_and_keeps_fp32_weights(precision):
     data, val = blob_pairs(16), blob_pairs(8, seed=1)
     logged = []
     model, result = train(
-        build_model([4, 8], "kaiming", "sigmoid", 0),
+        new_unet([4, 8], "kaiming", "sigmoid", 0),
         data,
         val,
         train_params(precision=precision),
@@ -178,13 +151,13 @@ def test_mixed_precision_trains_and_keeps_fp32_weights(precision):
     assert result.final_train_loss < 0.5 * logged[0]
     assert all(parameter.dtype == torch.float32 for parameter in model.parameters())
     assert all(parameter.is_contiguous() for parameter in model.parameters())  # saved in the plain layout
-    fp32 = train(build_model([4, 8], "kaiming", "sigmoid", 0), data, val, train_params(), CPU, lambda *_: None)[1]
+    fp32 = train(new_unet([4, 8], "kaiming", "sigmoid", 0), data, val, train_params(), CPU, lambda *_: None)[1]
     assert result.best_val_loss == pytest.approx(fp32.best_val_loss, rel=0.1)
 
 
 def test_mixed_precision_training_is_deterministic_on_cpu():
     def run():
-        model = build_model([4, 8], "kaiming", "sigmoid", 0)
+        model = new_unet([4, 8], "kaiming", "sigmoid", 0)
         return train(
             model, blob_pairs(16), blob_pairs(8, seed=1), train_params(epochs=2, precision="bf16"), CPU, lambda *_: None
         )[0]

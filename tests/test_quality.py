@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, new_unet
 
 from audiomnist_denoise.audio.reconstruct import oracle_mask
 from audiomnist_denoise.audio.spectral import mel_power, si_sdr
@@ -21,7 +21,6 @@ from audiomnist_denoise.evaluation.speech import (
     score_methods,
     stoi_by_group,
 )
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.names import METHODS, MODEL_FREE, MODEL_METHODS
 from audiomnist_denoise.params import load_params
 
@@ -33,7 +32,7 @@ CLIPS = [Clip(speaker, digit, 0) for speaker in ("01", "07") for digit in (1, 4,
 CLEAN = [tts.synthesize_clip(clip.speaker, clip.digit, clip.rep, RATE, 0) / 32768.0 for clip in CLIPS]
 NOISY = [mix_clip(clean, RATE, clip, NoiseMaker("white"), -5.0, 0)[0] for clean, clip in zip(CLEAN, CLIPS, strict=True)]
 SPEAKERS = pd.Series([clip.speaker for clip in CLIPS], name="speaker")
-MODEL = build_model([4, 8], "kaiming", "sigmoid", seed=0).eval()
+MODEL = new_unet([4, 8], "kaiming", "sigmoid", seed=0).eval()
 EVALUATE = load_params(REPO / "params.yaml").evaluate.model_copy(
     update={"griffin_lim_iters": 8, "griffin_lim_start": "noisy", "seed": 0, "batch_size": 64, "workers": 1}
 )

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import new_unet
 from matplotlib.figure import Figure
 
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.checkpoint import save_checkpoint
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.names import QUALITY
 from audiomnist_denoise.reporting.report import (
     ReportInputs,
@@ -214,5 +214,5 @@ def test_the_loss_name_comes_from_the_checkpoint_then_params(tmp_path):
     shutil.copy(REPO / "params.yaml", params)
     assert training_loss(model, params) == "compressed_si_sdr"  # params.yaml's default
     settings = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
-    save_checkpoint(model, build_model(**settings, seed=0), {"model": settings, "train": {"loss": "mse"}})
+    save_checkpoint(model, new_unet(settings["channels"]), {"model": settings, "train": {"loss": "mse"}})
     assert training_loss(model, params) == "mse"  # what trained the model (and its curves), not today's params

@@ -9,10 +9,9 @@ import textwrap
 
 import pytest
 import torch
-from conftest import REPO, blob_pairs, train_params
+from conftest import REPO, blob_pairs, new_unet, train_params
 
 from audiomnist_denoise.errors import PipelineError
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.training.loop import Trainer, learning_rate_factor
 from audiomnist_denoise.training.resume import ResumePoint
 
@@ -22,7 +21,7 @@ RUN = dict(epochs=2, batch_size=8, val_every=4, schedule="cosine", warmup_steps=
 
 
 def new_trainer(**changes) -> Trainer:
-    model = build_model([4, 8], "kaiming", "sigmoid", 0)
+    model = new_unet([4, 8], "kaiming", "sigmoid", 0)
     return Trainer(model, blob_pairs(20), blob_pairs(8, seed=1), train_params(**(RUN | changes)), CPU)
 
 
@@ -78,7 +77,7 @@ def test_a_resume_point_of_another_run_is_not_used(tmp_path):
         state, why = saved.load(new_trainer(**changes).fingerprint)
         assert state is None and why.startswith(f"starting fresh: {saved.path} is from a run with other params")
     other_data = Trainer(
-        build_model([4, 8], "kaiming", "sigmoid", 0),
+        new_unet([4, 8], "kaiming", "sigmoid", 0),
         blob_pairs(20, seed=5),
         blob_pairs(8, seed=1),
         train_params(**RUN),
@@ -115,13 +114,12 @@ KILLABLE = textwrap.dedent(
     import os, signal, sys
     import torch
     sys.path.insert(0, {tests!r})
-    from conftest import blob_pairs, train_params
-    from audiomnist_denoise.model.unet import build_model
+    from conftest import blob_pairs, new_unet, train_params
     from audiomnist_denoise.training.resume import ResumePoint
     from audiomnist_denoise.training.loop import Trainer
 
     kill_at, resume_file, weights_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    trainer = Trainer(build_model([4, 8], "kaiming", "sigmoid", 0), blob_pairs(40), blob_pairs(8, seed=1),
+    trainer = Trainer(new_unet([4, 8], "kaiming", "sigmoid", 0), blob_pairs(40), blob_pairs(8, seed=1),
                       train_params(epochs=3, batch_size=8, val_every=4, schedule="cosine", warmup_steps=2,
                                    checkpoint_every=3), torch.device("cpu"))
     point = ResumePoint(resume_file)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import DIGITS, REPO, griffin_lim, make_corpus, mel_db, tone
+from conftest import DIGITS, REPO, griffin_lim, make_corpus, mel_db, new_unet, tone
 
 from audiomnist_denoise.audio.io import load_resampled
 from audiomnist_denoise.data import tts
@@ -19,7 +19,6 @@ from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.features.cache import build_feature_cache, read_index
 from audiomnist_denoise.model.checkpoint import save_checkpoint
-from audiomnist_denoise.model.unet import build_model
 from audiomnist_denoise.names import SAMPLE_SOURCES
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.reporting.samples import choose_samples
@@ -144,7 +143,7 @@ def stage_project(tmp_path_factory) -> Path:
     model_config = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
     save_checkpoint(
         project / "models/unet.pt",
-        build_model(model_config["channels"], model_config["init"], model_config["output"], 0),
+        new_unet(model_config["channels"], model_config["init"], model_config["output"], 0),
         {"model": model_config, "features": STAGE_SETTINGS.model_dump()},
     )
     return project

@@ -12,10 +12,10 @@ import soundfile as sf
 import torch
 
 from .denoise import StreamingDenoiser, check_input, check_outputs, denoise_file, plan_outputs
+from .devices import resolve_device
 from .errors import PipelineError
 from .layout import MODEL
 from .model.checkpoint import checkpoint_features, load_checkpoint
-from .model.unet import resolve_device
 from .names import RECONSTRUCTIONS
 from .params import Device, options
 
@@ -76,7 +76,7 @@ def _device(name: str) -> torch.device:
     """As model.resolve_device, with the error naming this command's option."""
     if name == "cuda" and not torch.cuda.is_available():
         raise PipelineError("--device: cuda asked for, but PyTorch sees no CUDA device")
-    return resolve_device(name)
+    return resolve_device(name, "--device")
 
 
 def _summary(path: Path, output: Path, method: str) -> str:

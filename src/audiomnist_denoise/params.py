@@ -239,6 +239,7 @@ class EvaluateParams(Section):
     sweep_reps: int = Field(
         ge=1, description="repetitions of each digit per test speaker in the sweep, the lowest-numbered"
     )
+    device: Device = Field(description="of the model and Griffin-Lim; `auto`: CUDA when present, else CPU")
     workers: Workers
 
 
@@ -249,6 +250,7 @@ class SamplesParams(Section):
     griffin_lim_iters: int = Field(ge=1, le=1000, description="Griffin-Lim iterations of the denoised audio")
     griffin_lim_start: GriffinLimStart
     seed: int = Field(ge=0, description="of the choice of clips and Griffin-Lim's random start")
+    device: Device = Field(description="of the model and Griffin-Lim; `auto`: CUDA when present, else CPU")
 
 
 class Params(Section):

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..devices import memory_format
 from ..errors import PipelineError
 from ..params import Init, Output, options
 
@@ -68,30 +69,6 @@ def initialise(model: nn.Module, scheme: str) -> None:
                 nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-
-
-def build_model(channels: list[int], init: str, output: str, seed: int) -> UNet:
-    """A freshly initialised U-Net; the same seed gives the same weights."""
-    torch.manual_seed(seed)
-    model = UNet(channels, output)
-    initialise(model, init)
-    return model
-
-
-def resolve_device(device: str) -> torch.device:
-    """`auto`: CUDA when present, else CPU; `cuda` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("train.device: cuda asked for, but PyTorch sees no CUDA device")
-    return torch.device(device)
-
-
-def memory_format(precision: str, device: torch.device) -> torch.memory_format:
-    """Channels-last, where oneDNN's and cuDNN's fastest convolutions want it: on CPU at any precision,
-    on CUDA under mixed precision (docs/performance.md has the measurements)."""
-    cuda_fp32 = device.type == "cuda" and precision == "fp32"
-    return torch.contiguous_format if cuda_fp32 else torch.channels_last
 
 
 @torch.no_grad()

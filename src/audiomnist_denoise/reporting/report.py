@@ -240,7 +240,7 @@ def metrics_section(files: dict[str, Path]) -> str:
 
 
 # Validation compares one quantity across losses, so it leaves out compressed_si_sdr's SI-SDR term
-# (training.audio.AudioTask.error): that curve stays positive while the training loss goes below zero.
+# (training.audio_task.AudioTask.error): that curve stays positive while the training loss goes below zero.
 _VALIDATION_LEAVES_OUT = {"compressed_si_sdr": "the SI-SDR term"}
 
 

@@ -1,11 +1,17 @@
-"""Training the U-Net on noisy -> clean spectrograms: MSE, Adam, validation every few steps, and
-state that can be saved at any step and restored to continue exactly (see `Trainer`, `resume`).
+"""Training a network on a `tasks.Task`: Adam with a warm-up and a constant or cosine schedule,
+validation every few steps, and state that can be saved at any step and restored to continue exactly
+(see `Trainer`, `resume`).
+
+The task defines the loss (`train.loss`): by default (`compressed_si_sdr`) the error between the
+denoised and the clean STFT magnitude, each compressed to the power 0.3, less a little of the denoised
+audio's SI-SDR (`audio_task.AudioTask`); `compressed` leaves out the SI-SDR; `mse` is the error
+between the network's output and its ideal: the clean image of the study's track (`tasks.Pairs`) or
+the native track's ideal mask or mapping.
 
 The whole training set sits in memory as one tensor, so a step is a slice of it and
 no Python runs per sample. Under torchrun, several processes share each global batch
-(see `distributed`). Channels-last tensors and mixed precision where it pays (bf16
-autocast on GPUs and on CPUs with AMX, fp16 with loss scaling on older GPUs) make each
-step faster than plain fp32; the weights and the optimiser stay fp32.
+(see `distributed`). Channels-last tensors and mixed precision where it pays (`devices`)
+make each step faster than plain fp32; the weights and the optimiser stay fp32.
 """
 
 import copy
@@ -15,62 +21,16 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional
 
-from ..data.splits import read_split
+from ..devices import memory_format, resolve_precision
 from ..errors import PipelineError
-from ..features.cache import open_features
-from ..model.unet import memory_format
-from ..params import Precision, TrainParams, options
+from ..params import TrainParams
 from . import resume
 from .distributed import ALONE, World, max_across, per_rank_batch, rank_batches, sum_across, wrap
-
-
-@dataclass(frozen=True)
-class Pairs:
-    """Noisy inputs and clean targets, (N, 1, H, W) float32: the study's task, MSE between the model's
-    image and the clean one. A task (see `Trainer`) gives batches, their loss, and a validation error."""
-
-    noisy: torch.Tensor
-    clean: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.noisy)
-
-    @property
-    def tensors(self) -> list[torch.Tensor]:
-        """What a resume point's fingerprint covers."""
-        return [self.noisy, self.clean]
-
-    def share(self, rank: int, size: int) -> "Pairs":
-        """Every `size`-th clip from `rank`: one process's part of validation."""
-        return Pairs(noisy=self.noisy[rank::size], clean=self.clean[rank::size])
-
-    def extent(self, rows: torch.Tensor) -> None:
-        """Images all have one size: nothing to cut to a batch."""
-        return None
-
-    def batch(
-        self, rows: torch.Tensor, step: int, device: torch.device, precision: str, extent: None = None
-    ) -> tuple[torch.Tensor, ...]:
-        return tuple(to_device(images[rows], device, precision) for images in (self.noisy, self.clean))
-
-    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
-        noisy, clean = batch
-        with autocast(precision, noisy.device):
-            output = model(noisy)
-        return functional.mse_loss(output.float(), clean)
-
-    def error(self, model: nn.Module, batch_size: int, device: torch.device, precision: str) -> tuple[float, int]:
-        return squared_error(model, self, batch_size, device, precision)
-
-    def identity_loss(self) -> float:
-        return identity_loss(self)
+from .tasks import Task
 
 
 @dataclass(frozen=True)
@@ -85,82 +45,6 @@ class TrainResult:
     best_step: int
     identity_val_loss: float  # the noisy input taken as the output
     seconds: float
-
-
-def load_pairs(features: Path, split_file: Path, splits: tuple[str, ...]) -> dict[str, Pairs]:
-    """The clips of each named split from the feature cache, in memory."""
-    clean, noisy, index = open_features(features)
-    split = read_split(split_file).set_index("clip_id").split
-    missing = sorted(set(index.clip_id) ^ set(split.index))
-    if missing:
-        raise PipelineError(f"{features} and {split_file} disagree on {len(missing)} clip(s), e.g. {missing[0]}; rerun")
-    membership = index.clip_id.map(split).to_numpy()
-    pairs = {}
-    for name in splits:
-        rows = np.flatnonzero(membership == name)
-        if len(rows) == 0:
-            raise PipelineError(f"{split_file}: no {name} clips")
-        pairs[name] = Pairs(noisy=_as_tensor(noisy, rows), clean=_as_tensor(clean, rows))
-    return pairs
-
-
-def _as_tensor(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
-    """Rows of an (N, H, W) array, e.g. a float16 memory map, as (n, 1, H, W) float32."""
-    return torch.from_numpy(np.asarray(images[rows], dtype=np.float32)).unsqueeze(1)
-
-
-_AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def cpu_has_fast_bf16() -> bool:
-    """Whether bf16 autocast trains faster than fp32 on this CPU: only with AMX tiles. With AVX-512 BF16
-    alone, oneDNN's bf16 convolutions of this U-Net were measured slower than its fp32 ones (forward and
-    backward, torch 2.13), and without either PyTorch emulates bf16."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)  # private, so looked up with care
-    return bool(check())
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """`auto`: bf16 on a GPU that has it or a CPU with AMX, fp16 on GPUs without bf16, else fp32."""
-    if precision not in options(Precision):
-        raise PipelineError(f"train.precision: {precision!r} is not one of {', '.join(options(Precision))}")
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if cpu_has_fast_bf16() else "fp32"
-
-
-def autocast(precision: str, device: torch.device):
-    """The autocast context of a resolved precision (a no-op for fp32)."""
-    dtype = _AUTOCAST_DTYPES[precision]
-    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
-
-
-def to_device(images: torch.Tensor, device: torch.device, precision: str = "fp32") -> torch.Tensor:
-    """A batch on `device` in the layout for `precision` (see `memory_format`)."""
-    return images.to(device, non_blocking=True).contiguous(memory_format=memory_format(precision, device))
-
-
-@torch.no_grad()
-def squared_error(
-    model: nn.Module, pairs: Pairs, batch_size: int, device: torch.device, precision: str = "fp32"
-) -> tuple[float, int]:
-    """The sum of squared errors over all pixels of `pairs` and their count, in evaluation mode (in fp32)."""
-    model.eval()
-    total = 0.0
-    for start in range(0, len(pairs), batch_size):
-        noisy = to_device(pairs.noisy[start : start + batch_size], device, precision)
-        clean = to_device(pairs.clean[start : start + batch_size], device, precision)
-        with autocast(precision, device):
-            output = model(noisy)
-        total += functional.mse_loss(output.float(), clean, reduction="sum").item()
-    return total, pairs.clean.numel()
-
-
-def identity_loss(pairs: Pairs) -> float:
-    """The baseline: the noisy spectrogram taken as the denoised one."""
-    return functional.mse_loss(pairs.noisy, pairs.clean).item()
 
 
 def train_step(
@@ -208,7 +92,7 @@ class Trainer:
     """One training run as state that can be saved after any step and restored to continue exactly.
 
     Every step logs `train/loss`; every `val_every` steps and after the last one, `val/loss`.
-    `train` and `val` are tasks: `Pairs` (the study's cached images) or `audio.AudioTask`
+    `train` and `val` are `Task`s: `tasks.Pairs` (the study's cached images) or `audio_task.AudioTask`
     (audio made into spectrograms on the fly, with fixed or fresh noise).
     The forward pass runs at `params.precision` (see `resolve_precision`). Each epoch's order
     comes from `seed + epoch` alone, so on CPU a run saved at any step and resumed ends with
@@ -219,9 +103,11 @@ class Trainer:
     losses logged are those of the whole batch and of all validation clips.
     """
 
-    def __init__(self, model: nn.Module, train, val, params: TrainParams, device: torch.device, world: World = ALONE):
-        self.train_pairs, self.val_pairs, self.params, self.device, self.world = train, val, params, device, world
-        self.precision = resolve_precision(params.precision, device)
+    def __init__(
+        self, model: nn.Module, train: Task, val: Task, params: TrainParams, device: torch.device, world: World = ALONE
+    ):
+        self.train_task, self.val_task, self.params, self.device, self.world = train, val, params, device, world
+        self.precision = resolve_precision(params.precision, device, "train.precision")
         self.val_share = val.share(world.rank, world.size)
         per_rank_batch(params.batch_size, world)  # a batch that does not divide fails before any work
         # What a resume point must share with this run; taken before any step changes the weights.
@@ -294,7 +180,7 @@ class Trainer:
         params = self.params
         while self.step < self.total_steps:
             epoch, first = divmod(self.step, self.steps_per_epoch)
-            batches = rank_batches(len(self.train_pairs), params.batch_size, params.seed, epoch, self.world)
+            batches = rank_batches(len(self.train_task), params.batch_size, params.seed, epoch, self.world)
             for batch in batches[first:]:
                 self._train_on(batch)
                 values = {"train/loss": self.train_loss}
@@ -320,14 +206,14 @@ class Trainer:
             final_val_loss=self.val_loss,
             best_val_loss=self.best_val,
             best_step=self.best_step,
-            identity_val_loss=self.val_pairs.identity_loss(),
+            identity_val_loss=self.val_task.identity_loss(),
             seconds=time.perf_counter() - started,
         )
         return self.model, result
 
     def _train_on(self, batch: torch.Tensor) -> None:
         self.model.train()
-        task, model = self.train_pairs, self.step_model
+        task, model = self.train_task, self.step_model
         extent = task.extent(batch)
         if extent is not None:  # every rank cuts its share to the global batch's extent, as one process would
             extent = max_across(extent, world=self.world)
@@ -363,7 +249,7 @@ def out_of_memory_explained(batch_size: int, device: torch.device):
 
 
 def train(
-    model: nn.Module, train, val, params: TrainParams, device: torch.device, log: Logger, progress=None
+    model: nn.Module, train: Task, val: Task, params: TrainParams, device: torch.device, log: Logger, progress=None
 ) -> tuple[nn.Module, TrainResult]:
     """Train `model` in place from the start without resume points; see `Trainer`."""
     return Trainer(model, train, val, params, device).run(log, progress)

@@ -14,13 +14,14 @@ import numpy as np
 import torch
 
 from ..audio.io import load_resampled
+from ..audio.spectral import SpectralFrontend, si_sdr_batch
 from ..data.corpus import Clip, parse_clip_path
 from ..data.noise import NoiseMaker, scale_to_snr
 from ..data.splits import read_split
+from ..devices import autocast
 from ..errors import PipelineError
-from ..model.spectral import SpectralDenoiser, SpectralFrontend
+from ..model.spectral import SpectralDenoiser
 from ..params import TrainParams
-from .loop import autocast
 
 _COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
 _COMPRESSION_FLOOR = 1e-8  # under the square root's power: keeps the gradient finite at zero magnitude
@@ -81,21 +82,6 @@ def load_audio_clips(
     }
 
 
-def si_sdr(estimate: torch.Tensor, reference: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Each clip's scale-invariant SDR in dB over its own samples, zero-mean, as `evaluation.metrics.si_sdr`:
-    (batch, samples) -> (batch,)."""
-    inside = torch.arange(reference.shape[-1], device=reference.device) < lengths[:, None]
-
-    def zero_mean(signal: torch.Tensor) -> torch.Tensor:
-        return (signal - (signal * inside).sum(-1, keepdim=True) / lengths[:, None]) * inside
-
-    estimate, reference = zero_mean(estimate), zero_mean(reference)
-    scale = (estimate * reference).sum(-1, keepdim=True) / reference.square().sum(-1, keepdim=True).clamp_min(1e-12)
-    target = scale * reference
-    ratio = target.square().sum(-1) / (estimate - target).square().sum(-1).clamp_min(1e-12)
-    return 10 * torch.log10(ratio.clamp_min(1e-12))
-
-
 def _clip_means(errors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     """Each clip's mean error over its own frames. Every clip weighs the same, so the mean over a batch is
     the mean of its ranks' equal shares, and data-parallel training follows a single process."""
@@ -107,7 +93,7 @@ def compress(magnitude: torch.Tensor) -> torch.Tensor:
 
 
 class AudioTask:
-    """A `Trainer` task on `AudioClips` for a `SpectralDenoiser` (the model the trainer steps may be its
+    """A `tasks.Task` on `AudioClips` for a `SpectralDenoiser` (the model the trainer steps may be its
     data-parallel wrapper; `denoiser` is the module itself, for turning outputs into gains).
 
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
@@ -140,6 +126,7 @@ class AudioTask:
 
     @property
     def tensors(self) -> list[torch.Tensor]:
+        """What a resume point's fingerprint covers: the clips, and the mix stage's copies where they are the input."""
         return [self.clips.clean, self.clips.lengths] + ([] if self.noise else [self.clips.noisy])
 
     def share(self, rank: int, size: int) -> "AudioTask":
@@ -209,7 +196,7 @@ class AudioTask:
             errors = (compress(gain * noisy_magnitude) - compress(clean_magnitude)).square()
             if self.params.loss == "compressed_si_sdr":
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
-                clip_si_sdr = si_sdr(denoised, clean, lengths)
+                clip_si_sdr = si_sdr_batch(denoised, clean, lengths)
         else:
             ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel, inside)
             errors = (output - ideal).square()
@@ -250,5 +237,5 @@ class _Identity(torch.nn.Module):
     def forward(self, mel_power: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
         if self.denoiser.target == "mask":
             return torch.ones_like(mel_power)
-        noisy_db = self.denoiser.floored_db(mel_power)
+        noisy_db = self.denoiser.frontend.power_db(mel_power)
         return self.denoiser.normalise(noisy_db, noisy_db, inside)  # the noisy dB itself, as a mapping
