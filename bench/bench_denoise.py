@@ -33,11 +33,10 @@ import torch
 from audiomnist_denoise.audio.io import read_channels
 from audiomnist_denoise.denoise import StreamingDenoiser, denoise_audio, denoise_file
 from audiomnist_denoise.fsutil import write_wav
-from audiomnist_denoise.model.checkpoint import checkpoint_features, load_checkpoint
+from audiomnist_denoise.model.checkpoint import load_model
 mode, source, out, model_path = sys.argv[1:]
 device = torch.device("cpu")
-model, config = load_checkpoint(Path(model_path), device)
-settings = checkpoint_features(config, Path(model_path))
+model, settings = load_model(Path(model_path), device)
 started = time.perf_counter()
 if mode == "streamed":
     denoise_file(Path(source), Path(out), StreamingDenoiser(model, settings, "mask", device))

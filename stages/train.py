@@ -1,11 +1,7 @@
 """Stage `train`: the U-Net on data/features or on data/raw and data/noisy, logged with dvclive; writes models/unet.pt.
 
-With train.nproc above 1 the stage runs itself again under torchrun as that many processes on this machine
-(data-parallel, see `distributed`); launched by torchrun directly it trains with the processes torchrun started.
-Only rank 0 logs and writes files. An interrupted run leaves a resume point in checkpoints/ that the next run
-continues from when params, data and initial weights match. checkpoints/ is git-ignored and not a DVC output:
-DVC deletes a stage's outputs before running it, and a `persist: true` output would switch off its run cache.
-"""
+With train.nproc above 1 the stage reruns itself under torchrun as that many processes (`distributed`); only rank 0
+logs and writes. An interrupted run leaves a resume point in checkpoints/ (`resume`; git-ignored, not a DVC output)."""
 
 import logging
 import sys

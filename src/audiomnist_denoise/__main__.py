@@ -9,13 +9,12 @@ import sys
 from pathlib import Path
 
 import soundfile as sf
-import torch
 
 from .denoise import StreamingDenoiser, check_input, check_outputs, denoise_file, plan_outputs
 from .devices import resolve_device
 from .errors import PipelineError
 from .layout import MODEL
-from .model.checkpoint import checkpoint_features, load_checkpoint
+from .model.checkpoint import load_model
 from .names import RECONSTRUCTIONS
 from .params import Device, options
 
@@ -72,13 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _device(name: str) -> torch.device:
-    """As model.resolve_device, with the error naming this command's option."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise PipelineError("--device: cuda asked for, but PyTorch sees no CUDA device")
-    return resolve_device(name, "--device")
-
-
 def _summary(path: Path, output: Path, method: str) -> str:
     info = sf.info(output)  # the output has the input's rate, channels and length
     return (
@@ -89,13 +81,12 @@ def _summary(path: Path, output: Path, method: str) -> str:
 
 def run_denoise(args: argparse.Namespace) -> None:
     """The checks that need no model come first, so a bad input fails before any work."""
-    device = _device(args.device)
+    device = resolve_device(args.device, "--device")
     plan = plan_outputs(args.inputs, args.output_dir)
     for path, _ in plan:
         check_input(path)
     check_outputs([output for _, output in plan])
-    model, config = load_checkpoint(args.model, device)
-    settings = checkpoint_features(config, args.model)
+    model, settings = load_model(args.model, device)
     for path, output in plan:
         denoiser = StreamingDenoiser(model, settings, args.method, device, args.griffin_lim_iters)
         denoise_file(path, args.output_dir, denoiser, output)

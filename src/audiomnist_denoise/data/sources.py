@@ -2,7 +2,7 @@
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from ..parallel import map_progress
 from ..params import DataParams
 from . import tts
 from .corpus import META_FILE, Clip, clean_metadata, read_raw_metadata, scan_clips, select_clips
+from .download import fetch_audiomnist
 
 
 def _synthesize_file(clip: Clip, root: Path, sample_rate: int, seed: int) -> None:
@@ -108,3 +109,35 @@ def import_audiomnist(source: Path, target: Path, data: DataParams) -> ImportedC
             raise BadFilesError(f"{folder}: all {len(bad_files)} file(s) are bad, none left to keep", bad_files)
         shutil.copyfile(folder / META_FILE, partial_dir / META_FILE)
     return ImportedCorpus(kept, bad_files, cleaning)
+
+
+@dataclass(frozen=True)
+class FilledCorpus:
+    """What `fill_corpus` put in the raw folder, and from where."""
+
+    clips: list[Clip]
+    bad_files: list[BadFile]  # left out (AudioMNIST with `data.on_bad_file` skip)
+    cleaning: list[str]  # what cleaning the metadata will change
+    kind: str  # synthetic or AudioMNIST
+    source: Path | None  # the AudioMNIST folder copied
+
+    def summary(self, target: Path) -> str:
+        speakers = len({clip.speaker for clip in self.clips})
+        where = f" from {self.source}" if self.source else ""
+        return f"{len(self.clips)} {self.kind} clips of {speakers} speakers{where} in {target}"
+
+
+def fill_corpus(data: DataParams, target: Path, downloads: Path) -> FilledCorpus:
+    """Fill `target` from `data.source`: the embedded eSpeak NG corpus, or AudioMNIST from `data.audiomnist_dir`
+    or else downloaded into `downloads` (`download.fetch_audiomnist`). Bad AudioMNIST files raise BadFilesError
+    unless skipped (`import_audiomnist`)."""
+    if data.source == "tts":
+        return FilledCorpus(write_tts_corpus(target, data), [], [], "synthetic", None)
+    source = Path(data.audiomnist_dir) if data.audiomnist_dir else fetch_audiomnist(downloads, data.audiomnist_sha256)
+    imported = import_audiomnist(source, target, data)
+    return FilledCorpus(imported.clips, imported.bad_files, imported.cleaning, "AudioMNIST", source)
+
+
+def corpus_metrics(kept: int, bad_files: list[BadFile]) -> dict:
+    """metrics/corpus.json: the clips kept and every bad file with its reason."""
+    return {"clips": {"kept": kept, "bad": len(bad_files)}, "bad_files": [asdict(bad) for bad in bad_files]}
