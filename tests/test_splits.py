@@ -369,6 +369,7 @@ def split_params(**overrides) -> SplitParams:
 def test_split_corpus_lists_each_test_speakers_voice_and_what_it_shares(tmp_path):
     write_names(tmp_path, speaker_ids(36))
     table, summary, note = split_corpus(tmp_path, split_params(test_speakers=["13", "14", "31"]))
+
     def entry(voice, variant, voice_shared, variant_shared):
         return {
             "espeak_voice": voice,
