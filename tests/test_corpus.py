@@ -12,11 +12,14 @@ from conftest import data_params, make_corpus, speaker_entry, tone
 from audiomnist_denoise.audio.io import check_audio_file, read_audio
 from audiomnist_denoise.data.corpus import (
     META_FILE,
+    VARIANT_KEY,
+    VOICE_KEY,
     Clip,
     clean_metadata,
     find_clips,
     parse_clip_path,
     select_clips,
+    speaker_voices,
 )
 from audiomnist_denoise.data.sources import import_audiomnist
 from audiomnist_denoise.errors import BadFile, BadFilesError, PipelineError
@@ -85,7 +88,18 @@ REAL_QUIRKS = {
 def test_clean_metadata_fixes_the_real_files_quirks():
     table, notes = clean_metadata(REAL_QUIRKS)
     table = table.set_index("speaker")
-    assert list(table.columns) == ["gender", "accent", "age", "native_speaker", "origin", "room"]
+    assert list(table.columns) == [
+        "gender",
+        "accent",
+        "age",
+        "native_speaker",
+        "origin",
+        "room",
+        "espeak_voice",
+        "espeak_variant",
+    ]
+    assert table.espeak_voice.isna().all() and table.espeak_variant.isna().all()  # real speakers have none
+    assert speaker_voices(table.reset_index()) is None
     assert table.loc["01", "age"] == 30 and table.loc["02", "age"] == 25
     assert pd.isna(table.loc["45", "age"])
     assert table.accent.to_dict() == {
@@ -119,6 +133,9 @@ def test_clean_metadata_fixes_the_real_files_quirks():
         ({"accent": "german", "age": 30}, "speaker 01 lacks gender"),
         (speaker_entry(gender="robot"), "gender is 'robot', expected male or female"),
         (speaker_entry() | {"native speaker": "maybe"}, "native speaker is 'maybe', expected yes or no"),
+        (speaker_entry() | {VOICE_KEY: "de"}, "speaker 01 has 'espeak voice' but lacks 'espeak variant'"),
+        (speaker_entry() | {VARIANT_KEY: "m1"}, "speaker 01 has 'espeak variant' but lacks 'espeak voice'"),
+        (speaker_entry() | {VOICE_KEY: "", VARIANT_KEY: "m1"}, "espeak voice is '', expected an eSpeak NG name"),
     ],
 )
 def test_clean_metadata_refuses_unusable_entries(entry, message):

@@ -6,9 +6,19 @@ import random
 import pandas as pd
 import pytest
 
-from audiomnist_denoise.data.corpus import Clip
-from audiomnist_denoise.data.splits import assign_splits, choose_test_speakers, lowest_reps, split_summary
+from audiomnist_denoise.data import tts
+from audiomnist_denoise.data.corpus import META_FILE, Clip, clean_metadata, speaker_voices
+from audiomnist_denoise.data.splits import (
+    assign_splits,
+    choose_test_speakers,
+    lowest_reps,
+    split_corpus,
+    split_summary,
+    voice_groups,
+    voice_sharing,
+)
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.params import SplitParams
 
 
 def speaker_ids(count: int) -> list[str]:
@@ -194,6 +204,7 @@ def test_split_summary_counts_match_a_known_split():
             "test": dict.fromkeys(digits, 5),
         },
         "test_speakers": ["03"],
+        "test_voices": None,
     }
     # And it agrees with the table it summarises, in plain JSON types (it is written to metrics/split.json).
     assert summary["clips"] == table.split.value_counts().to_dict()
@@ -249,3 +260,142 @@ def test_lowest_reps_takes_the_first_repetitions_of_each_digit_and_speaker():
         "1_02_4",
     ]
     assert len(lowest_reps(split, "test", 5)) == 12 and lowest_reps(split, "val", 1) == []
+
+
+# --- test speakers sharing no eSpeak NG voice or variant with train and val ----------------------
+
+
+def tts_voices(count: int) -> dict[str, tuple[str, str]]:
+    return speaker_voices(clean_metadata(tts.metadata(speaker_ids(count)))[0])
+
+
+def tts_genders(count: int) -> dict[str, str]:
+    return {s: tts.speaker_profile(s).gender for s in speaker_ids(count)}
+
+
+def disjoint(count: int, n_test: int = 5, seed: int = 0, explicit=None, speakers=None):
+    return choose_test_speakers(
+        speakers or speaker_ids(count), explicit, n_test, seed, tts_genders(count), tts_voices(count), True
+    )
+
+
+def shares_nothing(test: list[str], voices: dict[str, tuple[str, str]]) -> bool:
+    rest = [voices[s] for s in voices if s not in test]
+    return all(voices[t][0] not in {v for v, _ in rest} and voices[t][1] not in {w for _, w in rest} for t in test)
+
+
+def test_the_first_thirty_speakers_cannot_give_five_voice_disjoint_test_speakers():
+    """The numbers behind split.disjoint_voices's doc: the default 24 form voice groups of 1, 1, 2, 6, 6 and 8
+    speakers (at most 4 eligible, never exactly 5), the first 30 a single group."""
+    assert sorted(map(len, voice_groups(tts_voices(24)))) == [1, 1, 2, 6, 6, 8]
+    assert [g for g in voice_groups(tts_voices(24)) if len(g) <= 5] == [["05", "18"], ["08"], ["16"]]
+    assert list(map(len, voice_groups(tts_voices(30)))) == [30]
+    for count in (24, 30, 34):
+        with pytest.raises(PipelineError, match="split.disjoint_voices: no 5 test speakers share neither"):
+            disjoint(count)
+
+
+@pytest.mark.parametrize("count", [35, 40])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_voice_disjoint_test_speakers_share_no_voice_or_variant(count, seed):
+    voices = tts_voices(count)
+    test = disjoint(count, seed=seed)
+    assert len(test) == 5 and test == sorted(test) and shares_nothing(test, voices)
+    sharing = voice_sharing(test, voices).values()
+    assert all(not e["voice_shared_with"] and not e["variant_shared_with"] for e in sharing)
+    assert {tts.speaker_profile(s).gender for s in test} == {"male", "female"}
+
+
+def test_voice_disjoint_draw_depends_only_on_seed():
+    draws = {seed: disjoint(40, seed=seed) for seed in range(6)}
+    assert all(disjoint(40, seed=seed) == draw for seed, draw in draws.items())
+    shuffled = speaker_ids(40)
+    random.Random(3).shuffle(shuffled)
+    assert disjoint(40, seed=4, speakers=shuffled + shuffled[:5]) == draws[4]
+    assert len({tuple(draw) for draw in draws.values()}) > 1
+
+
+def test_voice_disjoint_draw_takes_whole_voice_groups():
+    """Groups of several speakers count: 6 test speakers of the default 24 can only be one of its two groups
+    of 6 (the small groups add up to 4), and 4 only those small groups."""
+    voices = tts_voices(24)
+    groups = voice_groups(voices)
+    seen = set()
+    for seed in range(8):
+        test = disjoint(24, n_test=6, seed=seed)
+        assert shares_nothing(test, voices) and test in groups
+        seen.add(tuple(test))
+    assert len(seen) == 2  # both groups of six come up
+    test = disjoint(24, n_test=4, seed=0)
+    assert test == ["05", "08", "16", "18"] and shares_nothing(test, voices)
+
+
+def test_explicit_test_speakers_are_checked_for_shared_voices():
+    assert disjoint(40, explicit=["33", "31"]) == ["31", "33"]
+    with pytest.raises(PipelineError, match=r"13 \(de\+f2: voice with 03, 20; variant with 02, 27\)"):
+        disjoint(40, explicit=["13", "31"])
+    with pytest.raises(PipelineError, match=r"14 \(en-us-nyc\+m1: variant with 03\)"):
+        disjoint(40, explicit=["14"])
+
+
+def test_voice_disjoint_split_of_real_metadata_is_an_error_naming_the_param():
+    speakers = speaker_ids(12)
+    genders = {s: "male" for s in speakers}
+    with pytest.raises(PipelineError, match="split.disjoint_voices: the metadata names no eSpeak NG voices"):
+        choose_test_speakers(speakers, None, 3, 0, genders, None, True)
+    with pytest.raises(PipelineError, match="split.disjoint_voices: no eSpeak NG voice in the metadata for speaker"):
+        choose_test_speakers(speakers, None, 3, 0, genders, {"01": ("de", "m1")}, True)
+    # off, voices are neither needed nor used: the draw is the one it always was
+    assert choose_test_speakers(speakers, None, 3, 0, genders) == choose_test_speakers(
+        speakers, None, 3, 0, genders, tts_voices(12), False
+    )
+
+
+def write_names(root, speakers, reps=2):
+    """A corpus folder of empty wavs (the split reads names only) and the synthetic metadata."""
+    for s in speakers:
+        (root / s).mkdir(parents=True)
+        for d in range(10):
+            for r in range(reps):
+                (root / s / f"{d}_{s}_{r}.wav").touch()
+    (root / META_FILE).write_text(json.dumps(tts.metadata(speakers)))
+
+
+def split_params(**overrides) -> SplitParams:
+    values = dict(test_speakers=None, n_test_speakers=5, val_fraction=0.5, val_by="clip", disjoint_voices=False, seed=0)
+    return SplitParams(**(values | overrides))
+
+
+def test_split_corpus_lists_each_test_speakers_voice_and_what_it_shares(tmp_path):
+    write_names(tmp_path, speaker_ids(36))
+    table, summary, note = split_corpus(tmp_path, split_params(test_speakers=["13", "14", "31"]))
+
+    def entry(voice, variant, voice_shared, variant_shared):
+        return {
+            "espeak_voice": voice,
+            "espeak_variant": variant,
+            "voice_shared_with": voice_shared,
+            "variant_shared_with": variant_shared,
+        }
+
+    assert summary["test_voices"] == {
+        "13": entry("de", "f2", ["03", "20"], ["02", "27"]),
+        "14": entry("en-us-nyc", "m1", [], ["03"]),
+        "31": entry("es-419", "Alicia", [], []),
+    }
+    assert note == "2 of 3 test speakers share a base voice or variant with train/val (13, 14)"
+    table, summary, note = split_corpus(tmp_path, split_params(disjoint_voices=True))
+    assert summary["test_speakers"] == disjoint(36) and set(table[table.split == "test"].speaker) == set(disjoint(36))
+    assert note.startswith("0 of 5 test speakers share") and note.endswith("split.disjoint_voices")
+
+
+def test_split_corpus_of_real_metadata(tmp_path):
+    write_names(tmp_path, speaker_ids(8))
+    entries = json.loads((tmp_path / META_FILE).read_text())
+    for entry in entries.values():
+        del entry["espeak voice"], entry["espeak variant"]
+    (tmp_path / META_FILE).write_text(json.dumps(entries))
+    _, summary, note = split_corpus(tmp_path, split_params(n_test_speakers=2))
+    assert summary["test_voices"] is None and note == "no eSpeak NG voices in the metadata (real speakers)"
+    with pytest.raises(PipelineError, match="split.disjoint_voices: the metadata names no eSpeak NG voices"):
+        split_corpus(tmp_path, split_params(n_test_speakers=2, disjoint_voices=True))

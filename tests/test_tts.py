@@ -12,7 +12,7 @@ import soundfile as sf
 from conftest import data_params
 
 from audiomnist_denoise.data import tts
-from audiomnist_denoise.data.corpus import META_FILE, clean_metadata, find_clips
+from audiomnist_denoise.data.corpus import META_FILE, VARIANT_KEY, VOICE_KEY, clean_metadata, find_clips
 from audiomnist_denoise.data.sources import write_tts_corpus
 from audiomnist_denoise.errors import PipelineError
 
@@ -90,8 +90,44 @@ def test_bad_voices_are_refused_not_silently_replaced(voice, message):
 
 
 def test_unknown_speaker_is_refused():
-    with pytest.raises(PipelineError, match="ids run from 01 to 30"):
-        tts.speaker_profile("31")
+    pool = len(tts.SPEAKERS)
+    with pytest.raises(PipelineError, match=f"ids run from 01 to {pool}"):
+        tts.speaker_profile(f"{pool + 1:02d}")
+
+
+def test_the_first_thirty_speakers_are_as_they_were():
+    """New speakers are appended: the first 30 keep their ids, voices and so their clips."""
+    digest = hashlib.sha256(repr(tts.SPEAKERS[:30]).encode()).hexdigest()
+    assert digest == "6eea1d2fef4b0d86e2fb3bd2edd060b1d359fe807f917d59407f29fd66e7337a"
+
+
+def test_speakers_after_thirty_have_a_voice_and_a_variant_of_their_own():
+    for index, profile in enumerate(tts.SPEAKERS[30:], start=30):
+        others = tts.SPEAKERS[:index] + tts.SPEAKERS[index + 1 :]
+        assert profile.voice not in {o.voice for o in others} and profile.variant not in {o.variant for o in others}
+        assert profile.spelling in tts.DIGIT_WORDS
+    assert {p.gender for p in tts.SPEAKERS[30:35]} == {"male", "female"}
+
+
+@pytest.mark.parametrize("speaker", [f"{n:02d}" for n in range(31, 41)])
+def test_the_added_speakers_speak(speaker):
+    """Their voice and variant load (espeak refuses an ignored variant) and every digit makes sound."""
+    for digit in range(10):
+        clip = tts.synthesize_clip(speaker, digit, 0, RATE, 0)
+        assert 0.2 < len(clip) / RATE < 2.0 and np.max(np.abs(clip)) > 0.25 * 32767
+
+
+def test_metadata_names_each_speakers_espeak_voice_and_variant():
+    entries = tts.metadata(["13", "31"])
+    assert entries["13"][VOICE_KEY] == "de" and entries["13"][VARIANT_KEY] == "f2"
+    assert entries["31"][VOICE_KEY] == "es-419" and entries["31"][VARIANT_KEY] == "Alicia"
+    assert entries["13"]["tts"] == "espeak-ng de+f2"
+    table, notes = clean_metadata(entries)
+    assert table.set_index("speaker")[["espeak_voice", "espeak_variant"]].to_dict("index") == {
+        "13": {"espeak_voice": "de", "espeak_variant": "f2"},
+        "31": {"espeak_voice": "es-419", "espeak_variant": "Alicia"},
+    }
+    assert notes == []
 
 
 def _write(target, n_speakers=3, reps=2, **options):
@@ -121,13 +157,14 @@ def test_corpus_layout_and_metadata(tmp_path):
     entries = json.loads((raw / META_FILE).read_text())
     assert sorted(entries) == ["01", "03"]
     table, _ = clean_metadata(entries)
-    assert {"gender", "accent", "age", "native_speaker", "room"} <= set(table.columns)
+    assert {"gender", "accent", "age", "native_speaker", "room", "espeak_voice", "espeak_variant"} <= set(table.columns)
     assert table.age.notna().all()
 
 
 def test_more_speakers_than_the_voice_pool_holds_are_refused_by_param(tmp_path):
-    with pytest.raises(PipelineError, match=r"data.tts.speakers: 31 asked for, but the voice pool has 30 speakers"):
-        _write(tmp_path / "raw", n_speakers=31)
+    pool = len(tts.SPEAKERS)
+    with pytest.raises(PipelineError, match=f"data.tts.speakers: {pool + 1} asked for, but the voice pool has {pool} "):
+        _write(tmp_path / "raw", n_speakers=pool + 1)
     assert not (tmp_path / "raw").exists()
 
 

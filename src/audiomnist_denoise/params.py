@@ -134,6 +134,15 @@ class SplitParams(Section):
         description="`clip`: stratified by speaker and digit, so every (speaker, digit) group gives its share within "
         "one clip; `speaker`: whole speakers held out for validation too"
     )
+    disjoint_voices: bool = Field(
+        description="hold out only test speakers sharing neither an eSpeak NG base voice nor a variant with any "
+        "train or val speaker (the synthetic corpus's metadata names both; speakers 31 onwards have their own): "
+        "the draw takes whole groups of speakers linked by a shared voice or variant, and explicit "
+        "`test_speakers` are checked. An error when the metadata names no voices (the real AudioMNIST, whose "
+        "speakers are all different people) or when no such `n_test_speakers` exist (the default 24 speakers "
+        "have none: set `data.tts.speakers` to 35 or more). `false`: speakers may share; metrics/split.json "
+        "lists what each test speaker shares either way"
+    )
     seed: int = Field(ge=0, description="of the test speakers' draw and the validation split")
 
 

@@ -17,6 +17,9 @@ import pandas as pd
 from ..errors import BadFile, BadFileError, BadFilesError, PipelineError
 
 META_FILE = "audioMNIST_meta.txt"
+# Keys of the synthetic corpus's metadata, absent from the real AudioMNIST's: the eSpeak NG base voice and
+# variant a speaker was made with (two speakers sharing either are not two strangers).
+VOICE_KEY, VARIANT_KEY = "espeak voice", "espeak variant"
 _CLIP_NAME = re.compile(r"(?P<digit>[0-9])_(?P<speaker>[0-9]{2})_(?P<rep>0|[1-9][0-9]*)\.wav")
 # Known misspellings in the real metadata, mapped to what was meant.
 _ROOM_TYPOS = {"vr-romm": "vr-room"}
@@ -124,11 +127,22 @@ def _one_of(value, allowed: tuple[str, ...], field: str, speaker: str, source: s
     return clean
 
 
+def _voice_field(entry: dict, key: str, speaker: str, source: str) -> str | None:
+    if key not in entry:
+        return None
+    value = entry[key]
+    if not isinstance(value, str) or not value.strip():
+        raise PipelineError(f"{source}: speaker {speaker}: {key} is {value!r}, expected an eSpeak NG name")
+    return value.strip()
+
+
 def clean_metadata(entries: dict[str, dict], source: str = META_FILE) -> tuple[pd.DataFrame, list[str]]:
     """The AudioMNIST metadata as a clean table, and one line for each kind of thing cleaned.
 
     Columns: speaker, gender, accent, age (float, NaN when missing or impossible),
-    native_speaker (bool), origin, room.
+    native_speaker (bool), origin, room, espeak_voice and espeak_variant (the synthetic
+    corpus's eSpeak NG base voice and variant; None for a speaker without them, as every
+    real AudioMNIST speaker). An entry with one of the two and not the other is an error.
     """
     rows, cleaned = [], defaultdict(list)
     for speaker, entry in sorted(entries.items()):
@@ -140,6 +154,10 @@ def clean_metadata(entries: dict[str, dict], source: str = META_FILE) -> tuple[p
         age, age_note = _clean_age(entry["age"])
         if age_note:
             cleaned[age_note].append(speaker)
+        voice, variant = (_voice_field(entry, key, speaker, source) for key in (VOICE_KEY, VARIANT_KEY))
+        if (voice is None) != (variant is None):
+            given, lacking = (VOICE_KEY, VARIANT_KEY) if variant is None else (VARIANT_KEY, VOICE_KEY)
+            raise PipelineError(f"{source}: speaker {speaker} has {given!r} but lacks {lacking!r}")
         accent = _clean_label(entry["accent"])
         room = _clean_label(entry.get("recordingroom", ""))
         room = _ROOM_TYPOS.get(room, room)
@@ -158,10 +176,24 @@ def clean_metadata(entries: dict[str, dict], source: str = META_FILE) -> tuple[p
                 == "yes",
                 "origin": str(entry.get("origin", "")).strip(),
                 "room": room,
+                "espeak_voice": voice,
+                "espeak_variant": variant,
             }
         )
     notes = [f"{change} (speaker {', '.join(speakers)})" for change, speakers in cleaned.items()]
-    return pd.DataFrame(rows), notes
+    return pd.DataFrame(rows, columns=_COLUMNS), notes
+
+
+_COLUMNS = ["speaker", "gender", "accent", "age", "native_speaker", "origin", "room", "espeak_voice", "espeak_variant"]
+
+
+def speaker_voices(table: pd.DataFrame) -> dict[str, tuple[str, str]] | None:
+    """speaker -> (eSpeak NG base voice, variant) from a clean metadata table; None when no speaker has them
+    (the real AudioMNIST)."""
+    known = table[table.espeak_voice.notna()]
+    if known.empty:
+        return None
+    return {row.speaker: (row.espeak_voice, row.espeak_variant) for row in known.itertuples()}
 
 
 def load_metadata(corpus: Path) -> pd.DataFrame:

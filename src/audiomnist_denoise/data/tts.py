@@ -18,7 +18,7 @@ import librosa
 import numpy as np
 
 from ..errors import PipelineError
-from .corpus import Clip
+from .corpus import VARIANT_KEY, VOICE_KEY, Clip
 
 ESPEAK_RATE = 22050  # eSpeak NG's fixed output rate
 
@@ -91,6 +91,19 @@ SPEAKERS: tuple[SyntheticSpeaker, ...] = (
     _S("nl", "f5", "nl", "female", "dutch", "Europe, Netherlands, Leiden", 42, 46, 165),
     _S("en-gb-scotland", "f3", "en", "female", "scottish", "Europe, UK, Edinburgh", 33, 60, 160),
     _S("pl", "m8", "pl", "male", "polish", "Europe, Poland, Gdansk", 50, 38, 155),
+    # 31 onwards: each with a base voice and a variant no other speaker has, so they can be test speakers
+    # of `split.disjoint_voices` (the first 30 all share a base voice or a variant with one another).
+    # Appended, never inserted: the speakers before keep their ids and clips.
+    _S("es-419", "Alicia", "es", "female", "mexican", "America, Mexico, Guadalajara", 27, 56, 180),
+    _S("nb", "Andy", "sv", "male", "norwegian", "Europe, Norway, Bergen", 37, 44, 165),
+    _S("fr-be", "Andrea", "fr", "female", "belgian", "Europe, Belgium, Liege", 46, 52, 170),
+    _S("ro", "paul", "it", "male", "romanian", "Europe, Romania, Cluj", 29, 46, 175),
+    _S("af", "Annie", "nl", "female", "south african", "Africa, South Africa, Cape Town", 34, 58, 165),
+    _S("fi", "Marco", "sv", "male", "finnish", "Europe, Finland, Tampere", 55, 38, 150),
+    _S("pt", "belinda", "pt", "female", "portuguese", "Europe, Portugal, Porto", 40, 50, 175),
+    _S("id", "michel", "es", "male", "indonesian", "Asia, Indonesia, Bandung", 24, 50, 185),
+    _S("fr-ch", "steph", "fr", "female", "swiss", "Europe, Switzerland, Geneva", 31, 54, 160),
+    _S("eu", "Lee", "es", "male", "basque", "Europe, Spain, Bilbao", 43, 42, 170),
 )
 
 
@@ -109,7 +122,8 @@ def speaker_profile(speaker: str) -> SyntheticSpeaker:
 
 
 def metadata(speakers: list[str]) -> dict[str, dict]:
-    """AudioMNIST-format metadata for synthetic speakers."""
+    """AudioMNIST-format metadata for synthetic speakers, with each one's eSpeak NG base voice and variant
+    (`espeak voice`, `espeak variant`: what `split.disjoint_voices` keeps apart)."""
     entries = {}
     for speaker in speakers:
         profile = speaker_profile(speaker)
@@ -122,6 +136,8 @@ def metadata(speakers: list[str]) -> dict[str, dict]:
             "recordingdate": "synthetic",
             "recordingroom": "synthetic",
             "tts": f"espeak-ng {profile.voice}+{profile.variant}",
+            VOICE_KEY: profile.voice,
+            VARIANT_KEY: profile.variant,
         }
     return entries
 
