@@ -180,7 +180,7 @@ UNLISTED = {
     "noise.workers": ["mix"],
     "features.workers": ["featurize"],
     "train.checkpoint_every": ["train"],
-    "evaluate.workers": ["evaluate", "sweep"],
+    "evaluate.workers": ["references", "evaluate", "sweep", "samples"],
 }
 # Where each section's behaviour is explained at length.
 SECTION_DOCS = {

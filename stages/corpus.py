@@ -16,15 +16,19 @@ from audiomnist_denoise.layout import CORPUS_METRICS, DOWNLOADS, RAW
 from audiomnist_denoise.params import load_params
 
 
+def write_metrics(kept: int, bad_files: list) -> None:
+    write_text_atomic(CORPUS_METRICS, json.dumps(corpus_metrics(kept, bad_files), indent=2) + "\n")
+
+
 def main() -> str:
     data = load_params().data
     try:
         corpus = fill_corpus(data, RAW, DOWNLOADS)
     except BadFilesError as exc:
-        write_text_atomic(CORPUS_METRICS, json.dumps(corpus_metrics(0, exc.bad_files), indent=2) + "\n")
+        write_metrics(0, exc.bad_files)
         hint = "" if data.on_bad_file == "skip" else "; data.on_bad_file: skip leaves them out"
         raise PipelineError(f"{exc} (all listed in {CORPUS_METRICS}{hint})") from None
-    write_text_atomic(CORPUS_METRICS, json.dumps(corpus_metrics(len(corpus.clips), corpus.bad_files), indent=2) + "\n")
+    write_metrics(len(corpus.clips), corpus.bad_files)
     for line in corpus.cleaning:
         logging.getLogger("corpus").info("metadata cleaned: %s", line)
     left_out = f"; {len(corpus.bad_files)} bad file(s) left out, listed in {CORPUS_METRICS}" if corpus.bad_files else ""

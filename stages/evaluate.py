@@ -9,8 +9,9 @@ import json
 
 from _stage import run
 
+from audiomnist_denoise import layout
 from audiomnist_denoise.devices import resolve_device
-from audiomnist_denoise.evaluation.held_out import HELD_OUT_INPUTS, evaluate_held_out
+from audiomnist_denoise.evaluation.held_out import evaluate_held_out
 from audiomnist_denoise.fsutil import write_text_atomic
 from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, GROUP_TABLES, MODEL
 from audiomnist_denoise.model.checkpoint import load_model
@@ -24,7 +25,8 @@ def main() -> str:
     settings = load_params().evaluate
     device = resolve_device(settings.device, "evaluate.device")
     model, features = load_model(MODEL, device)
-    result = evaluate_held_out(model, features, settings, device, **HELD_OUT_INPUTS)
+    inputs = dict(cache=layout.FEATURES, split=layout.SPLIT, raw=layout.RAW, noisy=layout.NOISY)
+    result = evaluate_held_out(model, features, settings, device, **inputs, references=layout.EVALUATE_REFERENCES)
     metrics = result.metrics
     write_text_atomic(EVAL_METRICS, json.dumps(metrics, indent=2) + "\n")
     for by, name in GROUP_TABLES.items():

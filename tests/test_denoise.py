@@ -18,11 +18,12 @@ from audiomnist_denoise.denoise import (
     StreamingDenoiser,
     check_input,
     check_outputs,
-    crossfade_windows,
     denoise_audio,
     denoise_file,
     estimate_windowed,
     plan_outputs,
+    window_starts,
+    window_weights,
 )
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.evaluation.methods import estimate_clean_mel
@@ -80,7 +81,8 @@ def denoise_command(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess
 
 @pytest.mark.parametrize("frames", [1, 20, WIDTH - 1, WIDTH, WIDTH + 1, WIDTH + WIDTH // 2, 100, 1001])
 def test_crossfade_weights_cover_every_frame_with_total_weight_one(frames):
-    layout = crossfade_windows(frames, WIDTH)
+    starts = window_starts(frames, WIDTH)
+    layout = list(zip(starts, window_weights(starts, frames, WIDTH, 0, frames), strict=True))
     total = np.zeros(frames)
     for start, weights in layout:
         assert 0 <= start and start + len(weights) <= frames and len(weights) <= WIDTH

@@ -9,7 +9,7 @@ from audiomnist_denoise.devices import autocast, to_device
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
 from audiomnist_denoise.model.unet import UNet, initialise, predict
-from audiomnist_denoise.training.loop import train
+from audiomnist_denoise.training.loop import Trainer
 from audiomnist_denoise.training.tasks import identity_loss
 
 CPU = torch.device("cpu")
@@ -31,6 +31,11 @@ def test_the_studys_architecture():
     assert convs[-1].kernel_size == (1, 1) and convs[-1].out_channels == 1
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 2 * (3 + 2)
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 1  # shared, used twice
+
+
+def train(model, train_task, val_task, params, device, log, progress=None):
+    """A run from the start without resume points."""
+    return Trainer(model, train_task, val_task, params, device).run(log, progress)
 
 
 def _same_weights(first: UNet, second: UNet) -> bool:

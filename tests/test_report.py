@@ -1,6 +1,7 @@
 """The offline report: one HTML page with every metric, chart and sound inline, and notes for what is missing."""
 
 import dataclasses
+import importlib.util
 import json
 import re
 import shutil
@@ -192,9 +193,8 @@ def test_the_loss_chart_names_its_loss_and_draws_the_values_below_zero():
         line.get_label(): list(line.get_ydata()) for line in axes.get_lines() if not line.get_label().startswith("_")
     }
     assert drawn == {"train": train, "val (without the SI-SDR term)": [0.046, 0.04, 0.033]}
-    # Losses that stay positive and fall by decades keep their log axis.
     mse = loss_curve_figure(_curves([1.0, 0.1, 0.01], [0.5, 0.05]), "mse").axes[0]
-    assert (mse.get_yscale(), mse.get_ylabel()) == ("log", "loss (mse)")
+    assert (mse.get_yscale(), mse.get_ylabel()) == ("linear", "loss (mse)")
     assert loss_curve_figure(curves, None).axes[0].get_ylabel() == "loss"
 
 
@@ -208,11 +208,21 @@ def test_the_page_says_which_loss_the_curves_are(inputs):
     assert "The loss (<code>train.loss</code>) is not known" in unknown
 
 
-def test_the_loss_name_comes_from_the_checkpoint_then_params(tmp_path):
-    model, params = tmp_path / "models/unet.pt", tmp_path / "params.yaml"
-    assert training_loss(model, params) is None
-    shutil.copy(REPO / "params.yaml", params)
-    assert training_loss(model, params) == "compressed_si_sdr"  # params.yaml's default
+def test_the_loss_name_comes_from_the_checkpoint_that_the_curves_trained(tmp_path):
+    model = tmp_path / "models/unet.pt"
+    assert training_loss(model) is None
     settings = {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}
     save_checkpoint(model, new_unet(settings["channels"]), {"model": settings, "train": {"loss": "mse"}})
-    assert training_loss(model, params) == "mse"  # what trained the model (and its curves), not today's params
+    assert training_loss(model) == "mse"
+    save_checkpoint(model, new_unet(settings["channels"]), {"model": settings})
+    assert training_loss(model) is None
+
+
+def test_the_report_script_falls_back_on_params_while_no_model_is_there(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("report_script", REPO / "scripts" / "report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "PARAMS", tmp_path / "params.yaml")
+    assert script.params_loss() is None
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    assert script.params_loss() == "compressed_si_sdr"

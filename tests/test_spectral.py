@@ -113,7 +113,7 @@ def test_the_batched_torch_si_sdr_is_the_numpy_one_over_each_clips_own_samples()
     clean = [tone(0.2, RATE, 180), tone(0.3, RATE, 260)]
     noisy = [audio + 0.1 * rng.standard_normal(len(audio)).astype(np.float32) for audio in clean]
     longest = max(len(audio) for audio in clean)
-    padded = [torch.from_numpy(np.stack([np.pad(a, (0, longest - len(a))) for a in group])) for group in (noisy, clean)]
+    padded = [torch.from_numpy(np.stack([np.pad(a, (0, longest - len(a))) for a in group])) for group in (clean, noisy)]
     values = si_sdr_batch(*padded, torch.tensor([len(audio) for audio in clean]))
     expected = [si_sdr(reference, estimate) for reference, estimate in zip(clean, noisy, strict=True)]
     np.testing.assert_allclose(values.numpy(), expected, atol=1e-3)

@@ -90,7 +90,7 @@ def test_marked_sections_are_rewritten_and_the_rest_kept(tmp_path):
 
     params = (tmp_path / "docs" / "params.md").read_text()
     assert "| `snr_db` | float from -40 to 40 | `-8.0` | `mix` |" in params
-    assert "| `workers` | int >= 0 | `0` | `evaluate`, `sweep` (unlisted) |" in params
+    assert "| `workers` | int >= 0 | `0` | `references`, `evaluate`, `sweep`, `samples` (unlisted) |" in params
     assert run(tmp_path, "--check").returncode == 0
 
 

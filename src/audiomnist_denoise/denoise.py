@@ -58,19 +58,12 @@ def window_starts(frames: int, width: int) -> list[int]:
     return list(range(0, last + 1, hop))
 
 
-def crossfade_windows(frames: int, width: int) -> list[tuple[int, np.ndarray]]:
-    """The (start frame, weight per frame) of each window over `frames` mel frames (`window_starts`).
-    At every frame the weights of the windows covering it add to 1."""
-    starts = window_starts(frames, width)
-    return [(start, weights) for start, weights in zip(starts, _weights(starts, frames, width, 0, frames), strict=True)]
-
-
 def _taper(width: int) -> np.ndarray:
     # Hann without its zero end points, so every frame, the first and last too, has some weight to normalise.
     return np.hanning(width + 2)[1:-1]
 
 
-def _weights(starts: list[int], frames: int, width: int, first: int, last: int) -> list[np.ndarray]:
+def window_weights(starts: list[int], frames: int, width: int, first: int, last: int) -> list[np.ndarray]:
     """Each window's weights over its frames, normalised over frames [first, last), which every window
     covering them must be among `starts`."""
     taper = _taper(width)
@@ -124,7 +117,7 @@ def _estimate_frames(
     width = window_width(model, settings)
     starts = [start for start in window_starts(frames, width) if start < last and start + width > first]
     estimate = np.zeros((mel.shape[0], last - first))
-    weights = _weights(starts, frames, width, first, last)
+    weights = window_weights(starts, frames, width, first, last)
     for batch in range(0, len(starts), WINDOWS_PER_BATCH):
         chosen = starts[batch : batch + WINDOWS_PER_BATCH]
         windows = [mel[:, start - offset : min(start + width, frames) - offset] for start in chosen]
@@ -139,7 +132,7 @@ def _estimate_frames(
 def estimate_windowed(model: nn.Module, noisy_mel: np.ndarray, settings: FeatureParams, device: torch.device):
     """The clean mel power estimate of a whole recording's noisy mel power (n_mels, frames), at its
     shape: windows of settings.size[1] frames (NATIVE_WINDOW_FRAMES for the native track), cross-faded
-    (`crossfade_windows`)."""
+    (`window_weights`)."""
     frames = noisy_mel.shape[1]
     return _estimate_frames(model, noisy_mel, 0, frames, (0, frames), settings, device)
 
@@ -193,11 +186,19 @@ def denoise_audio(
     if audio.ndim not in (1, 2) or len(audio) == 0:
         raise ValueError(f"audio must be (samples,) or (samples, channels) with samples, not {audio.shape}")
     channels = audio.reshape(len(audio), -1)
+    padded = np.pad(channels, ((0, frame_padding(len(channels), rate, settings)), (0, 0)))
     denoised = [
-        _denoise_channel(channels[:, c], rate, model, settings, method, device, griffin_lim_iters)
+        _denoise_channel(padded[:, c], rate, model, settings, method, device, griffin_lim_iters)
         for c in range(channels.shape[1])
     ]
-    return np.stack(denoised, axis=1).reshape(audio.shape).astype(np.float32)
+    return np.stack(denoised, axis=1)[: len(audio)].reshape(audio.shape).astype(np.float32)
+
+
+def frame_padding(samples: int, rate: int, settings: FeatureParams) -> int:
+    """The silence after a recording of `samples` at `rate` that fills one STFT frame (n_fft samples at the
+    model's rate): a shorter recording is denoised with it, which librosa would otherwise warn of, and its
+    output cut back to the recording's length."""
+    return max(0, math.ceil(settings.n_fft * rate / settings.sample_rate) - samples)
 
 
 class StreamingDenoiser:
@@ -449,10 +450,7 @@ def denoise_file(path: Path, out_dir: Path, denoiser: StreamingDenoiser, output:
     info = sf.info(path)
     channels = [_ChannelStream(info.samplerate, denoiser.fresh()) for _ in range(info.channels)]
     seconds = round(info.frames / info.samplerate, 1)
-    # A recording shorter than one STFT frame (n_fft samples at the model's rate) is denoised with silence after it
-    # to fill that frame, which librosa otherwise warns of, and its output cut back to the recording's length.
-    settings = denoiser.settings
-    padding = max(0, math.ceil(settings.n_fft * info.samplerate / settings.sample_rate) - info.frames)
+    padding = frame_padding(info.frames, info.samplerate, denoiser.settings)
     with (
         atomic_file(output) as partial,  # an interrupted run leaves no partial output
         FloatWavWriter(partial, info.samplerate, info.channels) as writer,

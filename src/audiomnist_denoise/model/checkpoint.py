@@ -22,8 +22,8 @@ def save_checkpoint(path: Path, model: nn.Module, config: dict) -> None:
         torch.save({"kind": CHECKPOINT_KIND, "state_dict": state, "config": config}, partial)
 
 
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """The model (in eval mode, on `device`) and its config; an error naming the file if it is not one of ours."""
+def _read(path: Path, device: str | torch.device) -> dict:
+    """The checkpoint's dict; an error naming the file if it is not one of ours."""
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except FileNotFoundError:
@@ -32,6 +32,17 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.
         raise PipelineError(f"{path}: not a readable model checkpoint ({type(exc).__name__})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("kind") != CHECKPOINT_KIND:
         raise PipelineError(f"{path}: not an audiomnist-denoise U-Net checkpoint")
+    return checkpoint
+
+
+def read_config(path: Path) -> dict:
+    """The config a checkpoint was saved with, without building its model."""
+    return _read(path, "cpu")["config"]
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """The model (in eval mode, on `device`) and its config; an error naming the file if it is not one of ours."""
+    checkpoint = _read(path, device)
     config = checkpoint["config"]
     native = config["model"].get("input") == "native"  # the study's U-Net needs no feature settings to load
     model = build_network(config["model"], checkpoint_features(config, path) if native else None)

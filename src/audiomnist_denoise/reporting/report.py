@@ -24,13 +24,11 @@ from typing import TypeVar
 
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FormatStrFormatter
 
 from ..errors import PipelineError
 from ..fsutil import write_text_atomic
-from ..model.checkpoint import load_checkpoint
+from ..model.checkpoint import read_config
 from ..names import CEILINGS, METHOD_LABELS, QUALITY
-from ..params import load_params
 from .plots import loss_bars
 
 log = logging.getLogger(__name__)
@@ -244,37 +242,28 @@ def metrics_section(files: dict[str, Path]) -> str:
 _VALIDATION_LEAVES_OUT = {"compressed_si_sdr": "the SI-SDR term"}
 
 
-def training_loss(model: Path, params: Path) -> str | None:
-    """The loss the curves were trained with: train.loss in the model's checkpoint (the train stage writes both), else
-    in `params` (while training runs, DVC has removed the old model), else None."""
+def training_loss(model: Path) -> str | None:
+    """The loss the curves were trained with: train.loss in the model's checkpoint (the train stage writes both);
+    None where the checkpoint is missing or does not say."""
     try:
-        return load_checkpoint(model)[1]["train"]["loss"]
+        return read_config(model)["train"]["loss"]
     except (PipelineError, KeyError) as exc:
-        log.debug("no loss name in %s (%s); trying %s", model, exc, params)
-    try:
-        return load_params(params).train.loss
-    except PipelineError as exc:
-        log.warning("the loss curves' loss is not known: %s", exc)
+        log.debug("no loss name in %s (%s)", model, exc)
         return None
 
 
 def loss_curve_figure(curves: dict[str, pd.DataFrame], loss: str | None) -> Figure:
-    """The loss of each series against the training step, the axis named for `loss` (train.loss). A log axis where
-    every value is positive (mse and compressed fall by decades), else a linear one: compressed_si_sdr goes below
-    zero once the SI-SDR term outweighs the rest, which a log axis cannot draw."""
+    """The loss of each series against the training step, the axis named for `loss` (train.loss), linear: the
+    default compressed_si_sdr goes below zero once the SI-SDR term outweighs the rest, which a log axis cannot draw."""
     figure = Figure(figsize=(9, 4), dpi=100, layout="constrained")
     axes = figure.add_subplot()
     for label, curve in curves.items():
         if label == "val" and loss in _VALIDATION_LEAVES_OUT:
             label = f"val (without {_VALIDATION_LEAVES_OUT[loss]})"
         axes.plot(curve["step"], curve["loss"], marker="o" if len(curve) < 50 else None, markersize=3, label=label)
-    positive = all((curve["loss"] > 0).all() for curve in curves.values())
     ylabel = f"loss ({loss})" if loss else "loss"
-    axes.set(xlabel="step", ylabel=ylabel, yscale="log" if positive else "linear", title="Training and validation loss")
-    if positive:
-        for ticks in (axes.yaxis.set_major_formatter, axes.yaxis.set_minor_formatter):
-            ticks(FormatStrFormatter("%g"))  # 0.04 reads faster than 4 x 10^-2
-    else:
+    axes.set(xlabel="step", ylabel=ylabel, yscale="linear", title="Training and validation loss")
+    if any((curve["loss"] <= 0).any() for curve in curves.values()):
         axes.axhline(0, color="0.5", linewidth=0.8)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend()

@@ -196,7 +196,7 @@ class AudioTask:
             errors = (compress(gain * noisy_magnitude) - compress(clean_magnitude)).square()
             if self.params.loss == "compressed_si_sdr":
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
-                clip_si_sdr = si_sdr_batch(denoised, clean, lengths)
+                clip_si_sdr = si_sdr_batch(clean, denoised, lengths)
         else:
             ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel, inside)
             errors = (output - ideal).square()

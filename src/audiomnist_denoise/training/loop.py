@@ -8,10 +8,11 @@ audio's SI-SDR (`audio_task.AudioTask`); `compressed` leaves out the SI-SDR; `ms
 between the network's output and its ideal: the clean image of the study's track (`tasks.Pairs`) or
 the native track's ideal mask or mapping.
 
-The whole training set sits in memory as one tensor, so a step is a slice of it and
-no Python runs per sample. Under torchrun, several processes share each global batch
-(see `distributed`). Channels-last tensors and mixed precision where it pays (`devices`)
-make each step faster than plain fp32; the weights and the optimiser stay fp32.
+The training set sits in memory: the study's images as one tensor, so a batch is a slice of it, and the
+native track's clips as padded audio, from which a batch is cut (and mixed with fresh noise clip by clip).
+Under torchrun, several processes share each global batch (see `distributed`). Mixed precision where it
+pays, and channels-last images for the study's track (`devices`), make each step faster than plain fp32;
+the weights and the optimiser stay fp32.
 """
 
 import copy
@@ -246,10 +247,3 @@ def out_of_memory_explained(batch_size: int, device: torch.device):
             f"out of memory on {device} at train.batch_size {batch_size}: try a smaller train.batch_size "
             f"(e.g. {max(1, batch_size // 2)}) or train.precision bf16 or fp16, which halve the activations"
         ) from None
-
-
-def train(
-    model: nn.Module, train: Task, val: Task, params: TrainParams, device: torch.device, log: Logger, progress=None
-) -> tuple[nn.Module, TrainResult]:
-    """Train `model` in place from the start without resume points; see `Trainer`."""
-    return Trainer(model, train, val, params, device).run(log, progress)
