@@ -140,6 +140,13 @@ def train_params(**changes) -> TrainParams:
         si_sdr_weight=0.003,
         noise="fixed",
         snr_db=[-12.0, 6.0],
+        noise_kinds=None,
+        band_limit_probability=0.0,
+        band_limit_rates=[8000, 16000, 22050, 44100],
+        gain_db=[0.0, 0.0],
+        tilt_db_per_octave=[0.0, 0.0],
+        reverb_probability=0.0,
+        reverb_rt60=[0.2, 0.8],
     )
     return TrainParams(**(values | changes))
 

@@ -72,26 +72,27 @@ def test_the_estimate_is_the_gain_on_the_noisy_mel_and_survives_the_checkpoint(t
 
 def fresh_task(clips, **changes) -> AudioTask:
     params = train_params(**({"noise": "fresh", "loss": "compressed", "snr_db": [-10.0, 5.0]} | changes))
-    return AudioTask(clips, denoiser(), params, RATE, NoiseMaker("white"))
+    return AudioTask(clips, denoiser(), params, RATE, (NoiseMaker("white"),))
 
 
 def test_fresh_noise_hits_its_drawn_snr_and_repeats_for_the_same_seed_and_step():
     clips = tone_clips(6)
     task = fresh_task(clips)
     rows = torch.tensor([4, 1, 3])
-    noisy, snrs = task.fresh_noisy(rows, step=5)
+    clean_rows, noisy, snrs = task.fresh_noisy(rows, step=5)
+    assert torch.equal(clean_rows, clips.clean[rows])  # no recording conditions: the clips are the targets
     assert np.all((snrs >= -10) & (snrs <= 5)) and len(set(snrs)) == 3
     for i, row in enumerate(rows.tolist()):
         length = int(clips.lengths[row])
         clean = clips.clean[row, :length].double().numpy()
         assert abs(snr_db(clean, noisy[i, :length].double().numpy() - clean) - snrs[i]) < 0.05
         assert torch.all(noisy[i, length:] == 0)  # the padding stays silent
-    again, again_snrs = fresh_task(clips).fresh_noisy(rows, step=5)
+    _, again, again_snrs = fresh_task(clips).fresh_noisy(rows, step=5)
     assert torch.equal(again, noisy) and np.array_equal(again_snrs, snrs)
-    alone, _ = task.fresh_noisy(torch.tensor([3]), step=5)  # the same whichever batch or process draws it
+    _, alone, _ = task.fresh_noisy(torch.tensor([3]), step=5)  # the same whichever batch or process draws it
     assert torch.equal(alone[0], noisy[2])
-    assert not torch.equal(task.fresh_noisy(rows, step=6)[0], noisy)
-    assert not torch.equal(fresh_task(clips, seed=1).fresh_noisy(rows, step=5)[0], noisy)
+    assert not torch.equal(task.fresh_noisy(rows, step=6)[1], noisy)
+    assert not torch.equal(fresh_task(clips, seed=1).fresh_noisy(rows, step=5)[1], noisy)
 
 
 def test_the_identity_scores_no_gain_and_the_loss_ignores_padding():
@@ -160,7 +161,7 @@ RUN = dict(epochs=2, batch_size=4, val_every=2, schedule="cosine", warmup_steps=
 
 def native_trainer() -> Trainer:
     model = denoiser()
-    train = AudioTask(tone_clips(10), model, train_params(**RUN), RATE, NoiseMaker("white"))
+    train = AudioTask(tone_clips(10), model, train_params(**RUN), RATE, (NoiseMaker("white"),))
     model.fit_normalisation(train.training_inputs())
     val = AudioTask(tone_clips(4, seed=7), model, train_params(**RUN), RATE)
     return Trainer(model, train, val, train_params(**RUN), CPU)

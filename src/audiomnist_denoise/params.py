@@ -18,6 +18,7 @@ Init = Literal["kaiming", "xavier", "torch"]
 Output = Literal["linear", "sigmoid"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+NoiseKind = Literal["white", "pink", "brown", "babble", "files"]
 GriffinLimStart = Annotated[
     Literal["noisy", "random"],
     Field(description="the phase Griffin-Lim starts from: `noisy` (the input's) or `random`"),
@@ -72,7 +73,7 @@ class DataParams(Section):
 class NoiseParams(Section):
     """The noise mixed into every clean clip."""
 
-    kind: Literal["white", "pink", "brown", "babble", "files"] = Field(
+    kind: NoiseKind = Field(
         description="`babble`: clips of other speakers of the same corpus, each at equal power; "
         "`files`: random crops of the recordings in `dir`"
     )
@@ -192,6 +193,38 @@ class TrainParams(Section):
     snr_db: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
         min_length=2, max_length=2, description="the range `[low, high]` fresh noise's SNR is drawn from, uniformly"
     )
+    noise_kinds: list[NoiseKind] | None = Field(
+        min_length=1,
+        description="fresh noise's kinds, one drawn uniformly for each clip at each step (`babble`: of the training "
+        "clips' speakers only; `files`: needs recordings in `noise.dir`); `null`: `noise.kind` alone",
+    )
+    band_limit_probability: float = Field(
+        ge=0,
+        le=1,
+        description="the chance that a clip is band-limited as if recorded at a lower rate: resampled (soxr) down to "
+        "a rate drawn from `band_limit_rates` and back before the noise is added; `0`: never",
+    )
+    band_limit_rates: list[Annotated[int, Field(ge=1000, le=192000)]] = Field(
+        min_length=1, description="Hz, drawn from uniformly; those at or above `features.sample_rate` leave the clip"
+    )
+    gain_db: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
+        min_length=2, max_length=2, description="the range `[low, high]` of each clip's level change; `[0, 0]`: none"
+    )
+    tilt_db_per_octave: list[Annotated[float, Field(ge=-12, le=12)]] = Field(
+        min_length=2,
+        max_length=2,
+        description="the range `[low, high]` of each clip's spectral tilt about 1 kHz (flat below 62.5 Hz), as of "
+        "another microphone or room; `[0, 0]`: none",
+    )
+    reverb_probability: float = Field(
+        ge=0,
+        le=1,
+        description="the chance that a clip is reverberated by a synthetic room (exponentially decaying noise); the "
+        "target is the reverberant clip, so the model learns to remove noise, not reverberation; `0`: never",
+    )
+    reverb_rt60: list[Annotated[float, Field(gt=0, le=5)]] = Field(
+        min_length=2, max_length=2, description="the range `[low, high]` of the room's RT60, seconds"
+    )
 
     lr: float = Field(gt=0, le=1, description="Adam's peak learning rate, after the warm-up (the study: 2e-4)")
     schedule: Literal["constant", "cosine"] = Field(
@@ -221,6 +254,11 @@ class TrainParams(Section):
     nproc: int = Field(
         ge=1, le=1024, description="processes that share each batch (DDP under `torchrun`, on this machine)"
     )
+
+    def recording_conditions(self) -> list[str]:
+        """The keys of the options that change the clean clip before fresh noise is added (none by default)."""
+        off = {"band_limit_probability": 0.0, "gain_db": [0, 0], "tilt_db_per_octave": [0, 0], "reverb_probability": 0}
+        return [key for key, value in off.items() if getattr(self, key) != value]
 
 
 class EvaluateParams(Section):
@@ -289,8 +327,14 @@ class Params(Section):
             raise ValueError("model.target mask needs model.output sigmoid (a gain in [0, 1])")
         if model.target == "mapping" and model.normalisation == "dataset" and model.output != "linear":
             raise ValueError("model.normalisation dataset maps to unbounded values: needs model.output linear")
-        if train.snr_db[0] > train.snr_db[1]:
-            raise ValueError(f"train.snr_db {train.snr_db} must be [low, high]")
+        for key in ("snr_db", "gain_db", "tilt_db_per_octave", "reverb_rt60"):
+            low, high = getattr(train, key)
+            if low > high:
+                raise ValueError(f"train.{key} {[low, high]} must be [low, high]")
+        fresh_only = (["noise_kinds"] if train.noise_kinds else []) + train.recording_conditions()
+        if train.noise == "fixed" and fresh_only:
+            key = fresh_only[0]
+            raise ValueError(f"train.{key} {getattr(train, key)} needs train.noise fresh (fixed is the mix stage's)")
         return self
 
 

@@ -63,11 +63,11 @@ def _load_mono(path: Path, sample_rate: int) -> np.ndarray:
     return resample(audio, rate, sample_rate)
 
 
-def find_noise_files(folder: Path) -> tuple[Path, ...]:
+def find_noise_files(folder: Path, needed_by: str = "noise.kind") -> tuple[Path, ...]:
     files = tuple(sorted(path for path in folder.rglob("*") if path.suffix.lower() in NOISE_FILE_SUFFIXES))
     if not files:
         raise PipelineError(
-            f"noise.dir: no recordings ({', '.join(NOISE_FILE_SUFFIXES)}) in {folder}; noise.kind files needs some"
+            f"noise.dir: no recordings ({', '.join(NOISE_FILE_SUFFIXES)}) in {folder}; {needed_by} files needs some"
         )
     return files
 
@@ -110,11 +110,21 @@ class NoiseMaker:
         return babble
 
 
-def noise_maker(kind: str, corpus: Path, talkers: int, noise_dir: Path) -> NoiseMaker:
+def noise_maker(
+    kind: str,
+    corpus: Path,
+    talkers: int,
+    noise_dir: Path,
+    talker_clips: tuple[Clip, ...] | None = None,
+    needed_by: str = "noise.kind",
+) -> NoiseMaker:
+    """The maker of `kind`: babble's talkers are `talker_clips` of `corpus` (`None`: all its clips), and `needed_by`
+    is the param an empty `noise_dir` is reported against."""
     if kind == "babble":
-        return NoiseMaker(kind, talkers, corpus=corpus, others=tuple(find_clips(corpus)))
+        others = tuple(find_clips(corpus)) if talker_clips is None else talker_clips
+        return NoiseMaker(kind, talkers, corpus=corpus, others=others)
     if kind == "files":
-        return NoiseMaker(kind, files=find_noise_files(noise_dir))
+        return NoiseMaker(kind, files=find_noise_files(noise_dir, needed_by))
     return NoiseMaker(kind)
 
 

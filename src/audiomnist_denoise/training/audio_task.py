@@ -4,7 +4,8 @@ the device, and the loss between what the model gives and what it should.
 
 Fresh noise for a clip at a step comes from a generator seeded by (train.seed, step, clip
 row) alone, so a batch is the same whichever process makes it, and a resumed run draws the
-noise an uninterrupted one would.
+noise an uninterrupted one would. The recording conditions (`conditions.recorded`) draw from a second
+generator seeded by (train.seed, step, clip row, 1), so with them off the first draws exactly as before.
 """
 
 from dataclasses import dataclass
@@ -22,11 +23,13 @@ from ..devices import autocast
 from ..errors import PipelineError
 from ..model.spectral import SpectralDenoiser
 from ..params import TrainParams
+from .conditions import recorded
 
 _COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
 _COMPRESSION_FLOOR = 1e-8  # under the square root's power: keeps the gradient finite at zero magnitude
 _FIT_CLIPS = 256  # training inputs the dataset normalisation is measured on
 _FIT_STEP = -1  # the noise generator's step for those inputs: never a training step's
+_CONDITIONS_STREAM = 1  # the last seed word of the recording conditions' generator
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,9 @@ class AudioTask:
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
     between the denoised and the clean STFT magnitude, each to the power 0.3 (`compressed_si_sdr`
     subtracts `params.si_sdr_weight` times the denoised audio's SI-SDR). Each clip's error is the mean over its
-    own frames (padding counts in neither), and the loss the mean over clips. With `noise` (a
-    NoiseMaker) every batch is mixed afresh at SNRs drawn from `params.snr_db`; without, the mix
-    stage's copies are the input.
+    own frames (padding counts in neither), and the loss the mean over clips. With `noise` (NoiseMakers,
+    one drawn per clip where there are several) every batch is mixed afresh at SNRs drawn from
+    `params.snr_db`, under `params.recording_conditions`; without, the mix stage's copies are the input.
     """
 
     def __init__(
@@ -110,7 +113,7 @@ class AudioTask:
         denoiser: SpectralDenoiser,
         params: TrainParams,
         sample_rate: int,
-        noise: NoiseMaker | None = None,
+        noise: tuple[NoiseMaker, ...] = (),
     ):
         self.clips, self.denoiser, self.params, self.sample_rate, self.noise = (
             clips,
@@ -132,19 +135,28 @@ class AudioTask:
     def share(self, rank: int, size: int) -> "AudioTask":
         return AudioTask(self.clips.subset(slice(rank, None, size)), self.denoiser, self.params, self.sample_rate)
 
-    def fresh_noisy(self, rows: torch.Tensor, step: int) -> tuple[torch.Tensor, np.ndarray]:
-        """The clean clips at `rows` with new noise for `step`, and the SNR drawn for each (dB)."""
+    def fresh_noisy(self, rows: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """The clean clips at `rows` under the recording conditions drawn for `step` (the targets), each with new
+        noise for `step`, and the SNR drawn for each (dB, over the clip as recorded)."""
         low, high = self.params.snr_db
-        noisy = self.clips.clean[rows].clone()
+        conditions = bool(self.params.recording_conditions())
+        clean_rows = self.clips.clean[rows].clone()
+        noisy = clean_rows.clone()
         snrs = np.empty(len(rows))
         for i, row in enumerate(rows.tolist()):
-            rng = np.random.default_rng([self.params.seed, step + 1, row])  # step -1 is the fit's
+            seed = [self.params.seed, step + 1, row]  # step -1 is the fit's
+            rng = np.random.default_rng(seed)
             length = int(self.clips.lengths[row])
-            clean = noisy[i, :length].double().numpy()
+            if conditions:
+                audio = clean_rows[i, :length].double().numpy()
+                own = np.random.default_rng(seed + [_CONDITIONS_STREAM])
+                clean_rows[i, :length] = torch.from_numpy(recorded(audio, self.sample_rate, self.params, own))
+            clean = clean_rows[i, :length].double().numpy()  # as float32, as the target is
             snrs[i] = rng.uniform(low, high)
-            noise = self.noise(self.clips.clips[row], length, self.sample_rate, rng)
+            maker = self.noise[int(rng.integers(len(self.noise)))] if len(self.noise) > 1 else self.noise[0]
+            noise = maker(self.clips.clips[row], length, self.sample_rate, rng)
             noisy[i, :length] = torch.from_numpy(clean + scale_to_snr(clean, noise, snrs[i]))
-        return noisy, snrs
+        return clean_rows, noisy, snrs
 
     def extent(self, rows: torch.Tensor) -> int:
         """The samples a batch of `rows` needs: its longest clip's."""
@@ -156,15 +168,16 @@ class AudioTask:
         """(clean, noisy, lengths) of `rows`, cut to `extent` samples (default: `self.extent(rows)`): the
         padding to the longest clip of the whole set would otherwise be most of a batch's frames."""
         extent = self.extent(rows) if extent is None else extent
-        noisy = self.fresh_noisy(rows, step)[0] if self.noise else self.clips.noisy[rows]
-        clean = self.clips.clean[rows, :extent]
-        return clean.to(device), noisy[:, :extent].to(device), self.clips.lengths[rows].to(device)
+        clean, noisy = (
+            self.fresh_noisy(rows, step)[:2] if self.noise else (self.clips.clean[rows], self.clips.noisy[rows])
+        )
+        return clean[:, :extent].to(device), noisy[:, :extent].to(device), self.clips.lengths[rows].to(device)
 
     def training_inputs(self) -> list[torch.Tensor]:
         """Noisy mel power of up to 256 training clips, unpadded, as the model will see them (for the
         dataset normalisation): the mix stage's copies, or fresh noise from a step no batch uses."""
         rows = torch.arange(min(len(self), _FIT_CLIPS))
-        noisy = self.fresh_noisy(rows, _FIT_STEP)[0] if self.noise else self.clips.noisy[rows]
+        noisy = self.fresh_noisy(rows, _FIT_STEP)[1] if self.noise else self.clips.noisy[rows]
         lengths = self.clips.lengths[rows].tolist()
         return [self._mel(audio[None, :length]) for audio, length in zip(noisy, lengths, strict=True)]
 

@@ -44,9 +44,15 @@ def build_tasks(params: Params, model: nn.Module, data: TrainingData) -> tuple[T
         return pairs["train"], pairs["val"]
     rate = params.features.sample_rate
     clips = load_audio_clips(data.raw, data.noisy, data.split, ("train", "val"), rate)
-    noise, fresh = params.noise, None
+    noise, fresh = params.noise, ()
     if params.train.noise == "fresh":
-        fresh = noise_maker(noise.kind, data.raw, noise.babble_talkers, Path(noise.dir))
+        # babble of the training clips alone: no validation or test clip's speech is ever trained on
+        needed_by = "train.noise_kinds" if params.train.noise_kinds else "noise.kind"
+        kinds = params.train.noise_kinds or [noise.kind]
+        talkers = clips["train"].clips
+        fresh = tuple(
+            noise_maker(kind, data.raw, noise.babble_talkers, Path(noise.dir), talkers, needed_by) for kind in kinds
+        )
     train_task = AudioTask(clips["train"], model, params.train, rate, fresh)
     if params.model.normalisation == "dataset":
         model.fit_normalisation(train_task.training_inputs())
