@@ -159,20 +159,35 @@ def test_per_clip_normalisation_scales_a_padded_clip_as_it_scales_the_clip_alone
 RUN = dict(epochs=2, batch_size=4, val_every=2, schedule="cosine", warmup_steps=1, noise="fresh", loss="compressed")
 
 
-def native_trainer() -> Trainer:
+# Every recording condition on, and a mixture of kinds
+CONDITIONS = dict(
+    noise_kinds=["white", "pink", "brown"],
+    band_limit_probability=0.5,
+    band_limit_rates=[8000],
+    gain_db=[-6.0, 6.0],
+    tilt_db_per_octave=[-3.0, 3.0],
+    reverb_probability=0.5,
+    reverb_rt60=[0.05, 0.2],
+)
+
+
+def native_trainer(**changes) -> Trainer:
     model = denoiser()
-    train = AudioTask(tone_clips(10), model, train_params(**RUN), RATE, (NoiseMaker("white"),))
+    run = train_params(**(RUN | changes))
+    kinds = run.noise_kinds or ["white"]
+    train = AudioTask(tone_clips(10), model, run, RATE, tuple(NoiseMaker(kind) for kind in kinds))
     model.fit_normalisation(train.training_inputs())
-    val = AudioTask(tone_clips(4, seed=7), model, train_params(**RUN), RATE)
-    return Trainer(model, train, val, train_params(**RUN), CPU)
+    val = AudioTask(tone_clips(4, seed=7), model, run, RATE)
+    return Trainer(model, train, val, run, CPU)
 
 
 class Stopped(Exception):
     pass
 
 
-def test_training_on_fresh_noise_resumes_bit_identical(tmp_path):
-    expected, result = native_trainer().run(lambda *_: None)
+@pytest.mark.parametrize("changes", [{}, CONDITIONS], ids=["one-kind", "conditions"])
+def test_training_on_fresh_noise_resumes_bit_identical(changes, tmp_path):
+    expected, result = native_trainer(**changes).run(lambda *_: None)
     assert result.steps == 6 and result.best_val_loss < result.identity_val_loss
     for stop in (1, 3, 5):
         saved = ResumePoint(tmp_path / f"stop{stop}.pt")
@@ -182,8 +197,8 @@ def test_training_on_fresh_noise_resumes_bit_identical(tmp_path):
             raise Stopped
 
         with pytest.raises(Stopped):
-            native_trainer().run(lambda *_: None, save=save_and_stop, save_every=stop)
-        second = native_trainer()
+            native_trainer(**changes).run(lambda *_: None, save=save_and_stop, save_every=stop)
+        second = native_trainer(**changes)
         state, _ = saved.load(second.fingerprint)
         second.load_state_dict(state)
         model, _ = second.run(lambda *_: None)

@@ -10,6 +10,7 @@ from conftest import REPO, make_corpus, small_features
 from audiomnist_denoise.data.corpus import find_clips
 from audiomnist_denoise.data.noise import mix_corpus, noise_maker
 from audiomnist_denoise.data.splits import assign_splits
+from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.features.cache import build_feature_cache
 from audiomnist_denoise.model.spectral import new_network
 from audiomnist_denoise.params import Params, load_params
@@ -74,6 +75,18 @@ def test_the_native_track_trains_on_audio_with_fresh_noise_and_fits_the_normalis
     assert (len(train), len(val)) == (8, 8)
     assert train.noise and not val.noise  # validation keeps the mix stage's copies
     assert train.denoiser is trainer.model and trainer.model.db_mean.item() != 0.0  # fitted to the training inputs
+
+
+def test_training_noise_of_several_kinds_takes_its_babble_from_the_training_clips_alone(data, tmp_path):
+    run = params(noise_kinds=["white", "babble"])
+    train, val = build_tasks(run, new_network(run.model, run.features, 0), data)
+    assert [maker.kind for maker in train.noise] == ["white", "babble"]
+    assert train.noise[1].others == train.clips.clips  # no val or test clip (speaker 03 is the test set)
+    assert not set(train.noise[1].others) & set(val.clips.clips)
+    files = params(noise_kinds=["white", "files"])
+    files = files.model_copy(update={"noise": files.noise.model_copy(update={"dir": str(tmp_path)})})  # no recordings
+    with pytest.raises(PipelineError, match="train.noise_kinds files needs some"):
+        build_tasks(files, new_network(files.model, files.features, 0), data)
 
 
 def test_the_per_clip_normalisation_is_left_as_it_is(data):
