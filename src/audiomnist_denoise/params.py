@@ -188,7 +188,8 @@ class TrainParams(Section):
     )
     noise: Literal["fixed", "fresh"] = Field(
         description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "
-        "for every clip of every batch, at an SNR drawn from `snr_db` (native input only)"
+        "(or of `noise_kinds`) for every clip of every batch, at an SNR drawn from `snr_db`, its babble of the "
+        "training clips alone (native input only)"
     )
     snr_db: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
         min_length=2, max_length=2, description="the range `[low, high]` fresh noise's SNR is drawn from, uniformly"
