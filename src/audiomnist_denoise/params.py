@@ -19,6 +19,14 @@ Output = Literal["linear", "sigmoid"]
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 NoiseKind = Literal["white", "pink", "brown", "babble", "files"]
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+def drawn_range(**bounds) -> object:
+    """The type of a `[low, high]` range that values are drawn from uniformly, each end within `bounds` (ge, le, gt)."""
+    return Annotated[list[Annotated[float, Field(**bounds)]], Field(min_length=2, max_length=2)]
+
+
 GriffinLimStart = Annotated[
     Literal["noisy", "random"],
     Field(description="the phase Griffin-Lim starts from: `noisy` (the input's) or `random`"),
@@ -191,41 +199,33 @@ class TrainParams(Section):
         "(or of `noise_kinds`) for every clip of every batch, at an SNR drawn from `snr_db`, its babble of the "
         "training clips alone (native input only)"
     )
-    snr_db: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
-        min_length=2, max_length=2, description="the range `[low, high]` fresh noise's SNR is drawn from, uniformly"
+    snr_db: drawn_range(ge=-40, le=40) = Field(
+        description="the range `[low, high]` fresh noise's SNR is drawn from, uniformly"
     )
     noise_kinds: list[NoiseKind] | None = Field(
         min_length=1,
         description="fresh noise's kinds, one drawn uniformly for each clip at each step (`babble`: of the training "
         "clips' speakers only; `files`: needs recordings in `noise.dir`); `null`: `noise.kind` alone",
     )
-    band_limit_probability: float = Field(
-        ge=0,
-        le=1,
+    band_limit_probability: Probability = Field(
         description="the chance that a clip is band-limited as if recorded at a lower rate: resampled (soxr) down to "
         "a rate drawn from `band_limit_rates` and back before the noise is added; `0`: never",
     )
     band_limit_rates: list[Annotated[int, Field(ge=1000, le=192000)]] = Field(
         min_length=1, description="Hz, drawn from uniformly; those at or above `features.sample_rate` leave the clip"
     )
-    gain_db: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
-        min_length=2, max_length=2, description="the range `[low, high]` of each clip's level change; `[0, 0]`: none"
+    gain_db: drawn_range(ge=-40, le=40) = Field(
+        description="the range `[low, high]` of each clip's level change; `[0, 0]`: none"
     )
-    tilt_db_per_octave: list[Annotated[float, Field(ge=-12, le=12)]] = Field(
-        min_length=2,
-        max_length=2,
+    tilt_db_per_octave: drawn_range(ge=-12, le=12) = Field(
         description="the range `[low, high]` of each clip's spectral tilt about 1 kHz (flat below 62.5 Hz), as of "
         "another microphone or room; `[0, 0]`: none",
     )
-    reverb_probability: float = Field(
-        ge=0,
-        le=1,
+    reverb_probability: Probability = Field(
         description="the chance that a clip is reverberated by a synthetic room (exponentially decaying noise); the "
         "target is the reverberant clip, so the model learns to remove noise, not reverberation; `0`: never",
     )
-    reverb_rt60: list[Annotated[float, Field(gt=0, le=5)]] = Field(
-        min_length=2, max_length=2, description="the range `[low, high]` of the room's RT60, seconds"
-    )
+    reverb_rt60: drawn_range(gt=0, le=5) = Field(description="the range `[low, high]` of the room's RT60, seconds")
 
     lr: float = Field(gt=0, le=1, description="Adam's peak learning rate, after the warm-up (the study: 2e-4)")
     schedule: Literal["constant", "cosine"] = Field(
