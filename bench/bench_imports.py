@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 FIRST_USE = "import librosa, numpy as np; librosa.stft(np.zeros(4096)); librosa.resample(np.zeros(4800), orig_sr=48000, target_sr=16000)"  # noqa: E501
-STAGES = ("corpus", "mix", "split", "featurize", "references", "train", "evaluate", "sweep", "samples")
+STAGES = ("corpus", "natural", "mix", "split", "featurize", "references", "train", "conditions", "evaluate", "samples")
 REPEATS = 3
 
 

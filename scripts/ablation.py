@@ -7,7 +7,8 @@
 Each step is `dvc exp run --temp -n ablation-<k>-<name> evaluate` with the `-S` overrides that
 keep the changes of the later steps undone: the first step is the study's recipe, the last the
 default (params.yaml, no overrides). All share the seed, the data and the test clips. Only
-`train` and `evaluate` run (the sweep and the samples are not part of the comparison). The
+`train`, `conditions` and `evaluate` run: `evaluate` reads the no-harm list of `conditions`, whose
+numbers (and the samples) are not part of the comparison. The
 table is `dvc exp show --md` of those experiments, with the default's committed run as the
 baseline row, the default again with other training seeds (`seed-<n>`) and with more than the
 CPU budget allows (`beyond-`), written into docs/results.md between its ablation markers. Run it from the
@@ -48,7 +49,19 @@ STEPS = (
     ("dataset", "one dataset-wide normalisation instead of min-max per clip", {"model.normalisation": "per_clip"}),
     ("compressed", "the loss on the power-law compressed STFT magnitude", {"train.loss": "mse"}),
     ("fresh", "fresh noise at -12 to 6 dB every batch", {"train.noise": "fixed"}),
-    ("si_sdr", "less a little of the SI-SDR in the loss: the default", {"train.loss": "compressed"}),
+    ("si_sdr", "less a little of the SI-SDR in the loss", {"train.loss": "compressed"}),
+    (
+        "conditions",
+        "white, pink and brown noise, band limits, levels and tilts, 5 epochs: the default",
+        {
+            "train.noise_kinds": "null",
+            "train.band_limit_probability": "0",
+            "train.gain_db": "[0,0]",
+            "train.tilt_db_per_octave": "[0,0]",
+            "train.epochs": "10",
+            "train.val_every": "48",
+        },
+    ),
 )
 SEEDS = (1, 2)  # the default again with these training seeds: the spread of seed 0's numbers
 # Beyond the CPU budget: the default with more of what the oracles say could still be gained.
@@ -64,6 +77,8 @@ SPREAD = (
     *(f"test.{method}.{metric}" for method in ("unet_mask", "unet_griffinlim") for metric in QUALITY),
     "test.noisy.stoi",
     "test.oracle_mask.stoi",
+    # metrics/conditions.json: the mean of the noise kinds, on the test speakers and on the natural voices
+    *(f"{clips}.mean.unet_mask.{metric}" for clips in ("test", "natural") for metric in QUALITY),
 )
 
 
@@ -95,7 +110,9 @@ def _show(*options: str) -> str:
 def seed_spread() -> str:
     """Each metric of SPREAD for the committed run (seed 0) and the seed experiments, and the largest deviation."""
     keep = "^Experiment$|" + "|".join(f"^{re.escape(name)}$" for name in SPREAD)
-    shown = pd.read_csv(io.StringIO(_show("--csv", "--keep", keep)), dtype={"Experiment": str})
+    # every commit's experiments: a docs-only commit after `dvc exp run` leaves them on the commit before it (the
+    # first baseline row is HEAD's, the first row of a name its newest run)
+    shown = pd.read_csv(io.StringIO(_show("--csv", "--all-commits", "--keep", keep)), dtype={"Experiment": str})
     committed = shown[shown.Experiment.isna()].iloc[0]
     seeds = {seed: shown[shown.Experiment == f"seed-{seed}"] for seed in SEEDS}
     missing = [f"seed-{seed}" for seed, rows in seeds.items() if rows.empty]
@@ -104,10 +121,10 @@ def seed_spread() -> str:
     header = ["metric", "seed 0 (committed)", *(f"seed {seed}" for seed in SEEDS), "largest deviation from seed 0"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name in SPREAD:
-        values = [float(rows.iloc[0][name]) for rows in seeds.values()]
-        deviation = max(abs(value - committed[name]) for value in values)
-        relative = f" ({deviation / abs(committed[name]):.0%})" if name.endswith(("mse", "loss")) else ""
-        cells = [f"{value:.4g}" for value in (committed[name], *values)]
+        base, values = float(committed[name]), [float(rows.iloc[0][name]) for rows in seeds.values()]
+        deviation = max(abs(value - base) for value in values)
+        relative = f" ({deviation / abs(base):.0%})" if name.endswith(("mse", "loss")) else ""
+        cells = [f"{value:.4g}" for value in (base, *values)]
         lines.append(f"| `{name}` | " + " | ".join(cells) + f" | {deviation:.3g}{relative} |")
     return "\n".join(lines)
 

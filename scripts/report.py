@@ -12,6 +12,7 @@ from pathlib import Path
 
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.layout import (
+    CONDITION_METRICS,
     EVAL_METRICS,
     EVAL_PLOTS,
     GROUP_TABLES,
@@ -31,8 +32,14 @@ OUTPUT = Path("report/index.html")
 PARAMS = Path("params.yaml")
 INPUTS = ReportInputs(
     quality=EVAL_METRICS,
-    sweep={metric: SWEEP_PLOTS / f"{metric}.csv" for metric in QUALITY},
-    metrics={"Evaluation": EVAL_METRICS, "Training": TRAINING_METRICS, "Split": SPLIT_METRICS},
+    conditions=CONDITION_METRICS,
+    sweep={},  # main fills it in: sweep_files(sweep_kinds())
+    metrics={
+        "Evaluation": EVAL_METRICS,
+        "Conditions": CONDITION_METRICS,
+        "Training": TRAINING_METRICS,
+        "Split": SPLIT_METRICS,
+    },
     loss_curves={"train": LOSS_CURVES / "train/loss.tsv", "val": LOSS_CURVES / "val/loss.tsv"},
     group_tables={group: EVAL_PLOTS / name for group, name in GROUP_TABLES.items()},
     sample_figures=SAMPLE_FIGURES,
@@ -50,12 +57,26 @@ def params_loss() -> str | None:
         return None
 
 
+def sweep_kinds() -> list[str]:
+    """evaluate.sweep_kinds in params.yaml, so that a kind not swept yet is noted; where params.yaml does not
+    load, the kinds SWEEP_PLOTS holds (params_loss says why, if there is a page to write)."""
+    try:
+        return load_params(PARAMS).evaluate.sweep_kinds
+    except PipelineError:
+        return sorted(path.name for path in SWEEP_PLOTS.glob("*") if path.is_dir())
+
+
+def sweep_files(kinds: list[str]) -> dict[str, dict[str, Path]]:
+    return {kind: {metric: SWEEP_PLOTS / kind / f"{metric}.csv" for metric in QUALITY} for kind in kinds}
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         # Only for a page to write: where nothing was built, the one line is write_report's error.
-        loss = (training_loss(MODEL) or params_loss()) if INPUTS.any_present() else None
-        write_report(replace(INPUTS, loss=loss), OUTPUT)
+        inputs = replace(INPUTS, sweep=sweep_files(sweep_kinds()))
+        loss = (training_loss(MODEL) or params_loss()) if inputs.any_present() else None
+        write_report(replace(inputs, loss=loss), OUTPUT)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -5,9 +5,11 @@
                                            # that is out of date with the workspace's metrics
 
 Run it after `dvc repro`, and after a change to params.py, params.yaml or dvc.yaml. It writes
-- README.md, between its results markers: the headline table, from metrics/eval.json;
-- docs/results.md, between its results and sweep markers: every results table, from metrics/eval.json,
-  dvclive/metrics.json, plots/eval/*.csv and plots/sweep/*.csv;
+- README.md, between its results markers: the headline table, from metrics/eval.json; between its conditions
+  markers: the training conditions (params.yaml) and the default method under each noise kind (metrics/conditions.json);
+- docs/results.md, between its results, conditions and sweep markers: every results table, from metrics/eval.json,
+  dvclive/metrics.json, plots/eval/*.csv, metrics/conditions.json and plots/sweep/{kind}/*.csv (for each kind of
+  params.yaml's evaluate.sweep_kinds);
 - docs/params.md, whole: every params key with its allowed values, its default (params.yaml), its description
   (the Field descriptions in src/audiomnist_denoise/params.py) and the stages that read it (dvc.yaml).
 Text outside the markers is left alone. It reads only files of the repository, so it runs offline.
@@ -32,8 +34,16 @@ import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from audiomnist_denoise.layout import EVAL_METRICS, EVAL_PLOTS, GROUP_TABLES, SWEEP_PLOTS, TRAINING_METRICS
-from audiomnist_denoise.names import METHOD_LABELS, QUALITY
+from audiomnist_denoise.evaluation.conditions import HARM_METRICS, MEAN_KIND, SET_NAMES
+from audiomnist_denoise.layout import (
+    CONDITION_METRICS,
+    EVAL_METRICS,
+    EVAL_PLOTS,
+    GROUP_TABLES,
+    SWEEP_PLOTS,
+    TRAINING_METRICS,
+)
+from audiomnist_denoise.names import BASELINES, CEILINGS, DEFAULT_METHOD, METHOD_LABELS, QUALITY
 from audiomnist_denoise.params import Params
 
 README, RESULTS, PARAMS_DOC = Path("README.md"), Path("docs/results.md"), Path("docs/params.md")
@@ -145,7 +155,130 @@ def results_section(files: Files) -> str:
     return "\n\n".join(parts)
 
 
-def against_noisy(table: pd.DataFrame, name: str, method: str = "unet_mask") -> str:
+def kinds_table(metrics: dict, metric: str) -> str:
+    """One row per method, one column per noise kind and the mean over kinds (`metrics`: {kind: {method: {metric:
+    value}}}); the best method of each column in bold, the ceilings aside, since they read the clean clip."""
+    methods = [method for method in METHOD_LABELS if method in next(iter(metrics.values()))]
+    spec = QUALITY[metric][1]
+    columns = []
+    for values in metrics.values():
+        shown = {method: format(values[method][metric], spec) for method in methods}
+        best = format(max(values[method][metric] for method in methods if method not in CEILINGS), spec)
+        columns.append({m: f"**{v}**" if m not in CEILINGS and v == best else v for m, v in shown.items()})
+    rows = [
+        [f"`{method}`" + (" (ceiling)" if method in CEILINGS else "")] + [column[method] for column in columns]
+        for method in methods
+    ]
+    header = ["method"] + ["mean of the kinds" if kind == MEAN_KIND else kind for kind in metrics]
+    return markdown_table(header, rows)
+
+
+def harm_sentence(metrics: dict) -> str:
+    """The conditions where the default method is below the noisy input (eval.json's "harm"), in words."""
+    if "harm" not in metrics:
+        return f"{EVAL_METRICS} has no no-harm list: it is from a run before the `conditions` stage."
+    names = [QUALITY[metric][0] for metric in HARM_METRICS]
+    if not metrics["harm"]:
+        return (
+            f"The default method (`{DEFAULT_METHOD}`) is at or above the noisy input's {' and '.join(names)} in "
+            "every condition."
+        )
+    listed = "\n".join(f"- {found}" for found in metrics["harm"])
+    return f"The default method (`{DEFAULT_METHOD}`) is below the noisy input's {' or '.join(names)} in:\n\n{listed}"
+
+
+def harm_summary(metrics: dict) -> str:
+    """The no-harm list in short: the conditions where the default method is below the noisy input, each once."""
+    if not metrics.get("harm"):
+        return harm_sentence(metrics)
+    where = list(dict.fromkeys(found.split(": ", 1)[0] for found in metrics["harm"]))
+    names = " or ".join(QUALITY[metric][0] for metric in HARM_METRICS)
+    return (
+        f"The default method (`{DEFAULT_METHOD}`) is below the noisy input's {names} in {len(where)} conditions: "
+        f"{'; '.join(where)} ([the values](docs/results.md#every-noise-kind-and-natural-voices))."
+    )
+
+
+def conditions_section(files: Files) -> str:
+    """Per set of clips and metric, every method under each noise kind at the one SNR; then the no-harm list."""
+    conditions = files.json(CONDITION_METRICS)
+    parts = []
+    for name, clips in SET_NAMES.items():
+        if name not in conditions:
+            parts.append(f"No {clips} in {CONDITION_METRICS}: it is from a run before they were scored.")
+            continue
+        parts += [
+            f"{label}, {clips}, at {conditions['snr_db']:g} dB:\n\n{kinds_table(conditions[name], metric)}"
+            for metric, (label, _) in QUALITY.items()
+        ]
+    return "\n\n".join(parts + [harm_sentence(files.json(EVAL_METRICS))])
+
+
+def _listed(items: list, conjunction: str = "and") -> str:
+    items = [str(item) for item in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
+
+
+def _range(values: list[float], unit: str) -> str:
+    low, high = values
+    return f"{low:g} {unit}" if low == high else f"{low:g} to {high:g} {unit}"
+
+
+def training_sentence(params: dict) -> str:
+    """The default model's training conditions, in words, from params.yaml's train, noise and data sections."""
+    train, noise = params["train"], params["noise"]
+    if train["noise"] != "fresh":
+        return f"The default model trains on the `mix` stage's noisy copies ({noise['kind']}, {noise['snr_db']:g} dB)."
+    kinds = train["noise_kinds"] or [noise["kind"]]
+    told = [
+        f"fresh noise, one kind drawn per clip of {_listed(kinds, 'or')},"
+        if len(kinds) > 1
+        else f"fresh {kinds[0]} noise"
+    ]
+    told.append(f"at SNRs drawn from {_range(train['snr_db'], 'dB')}")
+    recorded = []
+    if train["band_limit_probability"] > 0:
+        rates = [f"{rate / 1000:g}" for rate in train["band_limit_rates"]]
+        recorded.append(f"{train['band_limit_probability']:.0%} of them band-limited to {_listed(rates, 'or')} kHz")
+    if train["gain_db"] != [0, 0]:
+        recorded.append(f"at levels of {_range(train['gain_db'], 'dB')}")
+    if train["tilt_db_per_octave"] != [0, 0]:
+        recorded.append(f"with spectral tilts of {_range(train['tilt_db_per_octave'], 'dB per octave')}")
+    if train["reverb_probability"] > 0:
+        recorded.append(
+            f"{train['reverb_probability']:.0%} in a synthetic room of RT60 {_range(train['reverb_rt60'], 's')}"
+        )
+    clips = f"the clips of the training speakers{', ' + _listed(recorded) if recorded else ''}"
+    return f"The default model trains on {clips}, with {' '.join(told)}."
+
+
+def readme_conditions(files: Files) -> str:
+    """How the default model was trained, and its STOI and PESQ beside the noisy input's and the best baseline's
+    in each noise kind, on the test speakers and the natural voices; then the no-harm list."""
+    conditions = files.json(CONDITION_METRICS)
+    baselines = ("spectral_gating", *BASELINES)
+    header = ["clips", "noise"] + [
+        f"{QUALITY[metric][0]}: {who}"
+        for metric in HARM_METRICS
+        for who in ("noisy", f"`{DEFAULT_METHOD}`", "best baseline")
+    ]
+    rows = []
+    for name, clips in SET_NAMES.items():
+        for kind, values in conditions.get(name, {}).items():
+            row = [clips, "mean of the kinds" if kind == MEAN_KIND else f"{kind}, {conditions['snr_db']:g} dB"]
+            for metric in HARM_METRICS:
+                spec = QUALITY[metric][1]
+                best = max(baselines, key=lambda method: values[method][metric])
+                row += [format(values["noisy"][metric], spec), format(values[DEFAULT_METHOD][metric], spec)]
+                row.append(f"{format(values[best][metric], spec)} (`{best}`)")
+            rows.append(row)
+    params = yaml.safe_load(files.text("params.yaml"))
+    return "\n\n".join(
+        [training_sentence(params), markdown_table(header, rows), harm_summary(files.json(EVAL_METRICS))]
+    )
+
+
+def against_noisy(table: pd.DataFrame, name: str, method: str = DEFAULT_METHOD) -> str:
     """Where `method` stands against the noisy input over the sweep's SNRs, in words."""
     below = [f"{snr:g}" for snr in table.snr_db[table[method] < table.noisy]]
     if not below:
@@ -154,13 +287,20 @@ def against_noisy(table: pd.DataFrame, name: str, method: str = "unet_mask") -> 
 
 
 def sweep_section(files: Files) -> str:
-    parts, verdicts = [], []
-    for metric, (name, spec) in QUALITY.items():
-        table = files.csv(SWEEP_PLOTS / f"{metric}.csv")
-        verdicts.append(against_noisy(table, name))
-        table["snr_db"] = table.snr_db.map(lambda snr: f"{snr:g}")
-        parts.append(f"{name} against the input's SNR:\n\n" + per_method_table(table, "snr_db", "SNR (dB)", "", spec))
-    return "\n\n".join(parts + [" ".join(verdicts)])
+    """Per noise kind of the sweep (params.yaml's evaluate.sweep_kinds), each metric against the input's SNR."""
+    blocks = []
+    for kind in yaml.safe_load(files.text("params.yaml"))["evaluate"]["sweep_kinds"]:
+        parts, verdicts = [f"### {kind.capitalize()} noise"], []
+        for metric, (name, spec) in QUALITY.items():
+            table = files.csv(SWEEP_PLOTS / kind / f"{metric}.csv")
+            verdicts.append(against_noisy(table, name))
+            table["snr_db"] = table.snr_db.map(lambda snr: f"{snr:g}")
+            parts.append(
+                f"{name} against the input's SNR, {kind} noise:\n\n"
+                + per_method_table(table, "snr_db", "SNR (dB)", "", spec)
+            )
+        blocks.append("\n\n".join(parts + [" ".join(verdicts)]))
+    return "\n\n".join(blocks)
 
 
 def with_section(text: str, name: str, content: str, path: Path) -> str:
@@ -180,7 +320,7 @@ UNLISTED = {
     "noise.workers": ["mix"],
     "features.workers": ["featurize"],
     "train.checkpoint_every": ["train"],
-    "evaluate.workers": ["references", "evaluate", "sweep", "samples"],
+    "evaluate.workers": ["references", "evaluate", "conditions", "samples"],
 }
 # Where each section's behaviour is explained at length.
 SECTION_DOCS = {
@@ -192,6 +332,7 @@ SECTION_DOCS = {
     "train": "[method.md](method.md#the-u-net-and-its-training) and [scaling.md](scaling.md)",
     "evaluate": "[method.md](method.md#the-denoising-methods-compared) and [results.md](results.md)",
     "samples": "[method.md](method.md#audio-samples)",
+    "natural": "[data.md](data.md#the-natural-voice-evaluation-set)",
 }
 PARAMS_INTRO = """\
 # Params
@@ -241,7 +382,7 @@ def allowed(annotation, metadata: list) -> str:
         return " or ".join(allowed(arg, metadata) for arg in present) + " or `null`"
     if origin is Literal:
         names = [f"`{arg}`" for arg in args]
-        return ", ".join(names[:-1]) + f" or {names[-1]}"
+        return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
     if origin is list:
         return f"list (length {_length(metadata)}) of {allowed(args[0], [])}"
     return f"{annotation.__name__} {_bounds(metadata)}".strip()
@@ -296,7 +437,9 @@ def generated(root: Path, revision: str | None = None) -> dict[Path, str]:
 def generated_from(files: Files) -> dict[Path, str]:
     metrics = files.json(EVAL_METRICS)
     readme = with_section(files.text(README), "results", headline(metrics), README)
+    readme = with_section(readme, "conditions", readme_conditions(files), README)
     results = with_section(files.text(RESULTS), "results", results_section(files), RESULTS)
+    results = with_section(results, "conditions", conditions_section(files), RESULTS)
     results = with_section(results, "sweep", sweep_section(files), RESULTS)
     raw_params = yaml.safe_load(files.text("params.yaml"))
     dvc = yaml.safe_load(files.text("dvc.yaml"))
@@ -327,7 +470,10 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
     check = parser.parse_args().check
     files = Files(Path("."))
-    texts = generated_from(files)
+    try:
+        texts = generated_from(files)
+    except FileNotFoundError as missing:  # e.g. a run from before a stage that writes one
+        sys.exit(f"error: {missing.filename} not found: run `dvc repro` first")
     stale = [path for path, text in texts.items() if not path.is_file() or path.read_text() != text]
     if check:
         if stale:

@@ -138,6 +138,7 @@ def train_params(**changes) -> TrainParams:
         nproc=1,
         loss="mse",
         si_sdr_weight=0.003,
+        speech_loss_weight=1.0,
         noise="fixed",
         snr_db=[-12.0, 6.0],
         noise_kinds=None,
@@ -147,6 +148,7 @@ def train_params(**changes) -> TrainParams:
         tilt_db_per_octave=[0.0, 0.0],
         reverb_probability=0.0,
         reverb_rt60=[0.2, 0.8],
+        babble_kept_db=None,
     )
     return TrainParams(**(values | changes))
 

@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from conftest import REPO, new_unet, speaker_entry, tone
+from conftest import REPO, make_corpus, new_unet, speaker_entry, tone
 from torch import nn
 
 from audiomnist_denoise.audio.spectral import si_sdr
@@ -281,7 +281,9 @@ def write_project(root: Path, size: int = 16) -> dict[str, np.ndarray]:
     (root / "data" / "raw" / META_FILE).write_text(json.dumps(metadata_entries(), indent=4))
     audio = write_recordings(root / "data", index)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["evaluate"] |= {"griffin_lim_iters": 2, "workers": 1}
+    params["evaluate"] |= {"griffin_lim_iters": 2, "workers": 1, "noise_kinds": ["white"], "sweep_kinds": ["white"]}
+    params["evaluate"]["snr_sweep"] = [0]
+    make_corpus(root / "data" / "natural", speakers=("61",), digits=(0, 1), reps=1, rate=16000)
     params["features"] = AUDIO_FEATURES  # as the model was trained with: the references stage reads them
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     config = {"model": {"channels": [4, 8], "init": "kaiming", "output": "sigmoid"}, "features": AUDIO_FEATURES}
@@ -314,8 +316,9 @@ def write_recordings(data: Path, index: pd.DataFrame) -> dict[str, list[np.ndarr
 
 
 def run_stage(root: Path) -> subprocess.CompletedProcess:
-    """The `evaluate` stage, after the `references` stage it reads (the result of the first that fails)."""
-    for stage in ("references", "evaluate"):
+    """The `evaluate` stage, after the `references` and `conditions` stages it reads (the result of the first that
+    fails)."""
+    for stage in ("references", "conditions", "evaluate"):
         result = subprocess.run(
             [sys.executable, str(REPO / "stages" / f"{stage}.py")], cwd=root, capture_output=True, text=True
         )

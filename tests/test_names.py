@@ -31,7 +31,9 @@ def test_the_registry_is_consistent():
 def test_dvc_yaml_charts_every_method_in_the_registrys_order():
     plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
     charted = [list(plot.values())[0]["y"] for plot in plots]
-    assert charted == [{f"plots/sweep/{metric}.csv": list(METHODS)} for metric in QUALITY_METRICS]
+    kinds = yaml.safe_load((REPO / "params.yaml").read_text())["evaluate"]["sweep_kinds"]
+    expected = [f"plots/sweep/{kind}/{metric}.csv" for kind in kinds for metric in QUALITY_METRICS]
+    assert charted == [{path: list(METHODS)} for path in expected]
 
 
 def test_check_reproduction_compares_exactly_the_model_free_methods_as_rounding_only():

@@ -15,7 +15,7 @@ from audiomnist_denoise.evaluation.methods import estimate_clean_mel
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
 from audiomnist_denoise.model.spectral import SpectralDenoiser
 from audiomnist_denoise.params import parse_params
-from audiomnist_denoise.training.audio_task import AudioTask
+from audiomnist_denoise.training.audio_task import AudioTask, _Identity
 from audiomnist_denoise.training.loop import Trainer
 from audiomnist_denoise.training.resume import ResumePoint
 
@@ -256,3 +256,43 @@ def test_the_si_sdr_term_is_subtracted_in_proportion_to_its_weight():
     mean_si_sdr = (plain - losses[0.01].item()) / 0.01
     assert (plain - losses[0.03].item()) / 0.03 == pytest.approx(mean_si_sdr, rel=1e-3)
     assert mean_si_sdr != pytest.approx(0.0, abs=0.1)
+
+
+def test_the_speech_loss_weight_scales_only_the_errors_where_speech_is_taken_away():
+    task, weighted = fresh_task(tone_clips(4)), fresh_task(tone_clips(4), speech_loss_weight=5.0)
+    batch = task.batch(torch.arange(4), 0, CPU, "fp32")
+    clean, noisy, _ = batch
+    identity = _Identity(task.denoiser)  # the denoised magnitude is the noisy one
+    errors, weighted_errors = (t._errors(identity, batch, "fp32")[0] for t in (task, weighted))
+    below = task.frontend.stft(noisy).abs() < task.frontend.stft(clean).abs()  # where noise cancels speech
+    assert below.any() and (~below).any()
+    torch.testing.assert_close(weighted_errors[below], 5 * errors[below])
+    torch.testing.assert_close(weighted_errors[~below], errors[~below])
+    silent = _Silent()  # a gain of 0: every error is speech taken away
+    torch.testing.assert_close(weighted._errors(silent, batch, "fp32")[0], 5 * task._errors(silent, batch, "fp32")[0])
+
+
+class _Silent(torch.nn.Module):
+    def forward(self, mel_power: torch.Tensor, inside: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.zeros_like(mel_power)
+
+
+def test_babble_kept_in_the_target_is_the_mixed_babble_at_its_level():
+    clips = tone_clips(4)
+    params = train_params(noise="fresh", loss="compressed", snr_db=[-5.0, -5.0], babble_kept_db=-6.0)
+    task = AudioTask(clips, denoiser(), params, RATE, (NoiseMaker("white"),))
+    targets, noisy, _ = task.fresh_noisy(torch.arange(4), step=3)
+    assert torch.equal(targets, clips.clean[:4])  # only babble is kept: white noise's target stays clean
+    kept = AudioTask(clips, denoiser(), params, RATE, (_Babble(),))
+    targets, noisy, _ = kept.fresh_noisy(torch.arange(4), step=3)
+    clean = clips.clean[:4]
+    torch.testing.assert_close(targets - clean, (noisy - clean) * 10 ** (-6 / 20), atol=1e-6, rtol=0)
+
+
+class _Babble:
+    """A stand-in babble maker: white noise under babble's name."""
+
+    kind = "babble"
+
+    def __call__(self, clip, length, rate, rng):
+        return rng.standard_normal(length)

@@ -83,6 +83,10 @@ def _declared_params(stage: dict) -> set[str]:
     return {entry for entry in stage.get("params", []) if isinstance(entry, str)}
 
 
+# what the conditions stage reads and evaluate does not: evaluate names the condition of its own test clips only
+CONDITIONS_ONLY = {"evaluate.noise_kinds", "evaluate.sweep_kinds", "evaluate.snr_sweep", "evaluate.sweep_reps"}
+
+
 @pytest.mark.parametrize(
     "stage, sections, not_read",
     [
@@ -91,9 +95,10 @@ def _declared_params(stage: dict) -> set[str]:
         ("split", ["split"], set()),
         ("featurize", ["features"], set()),
         ("train", ["features", "noise", "model", "train"], {"noise.snr_db", "noise.seed"}),
-        ("evaluate", ["evaluate"], {"evaluate.snr_sweep", "evaluate.sweep_reps"}),
-        ("sweep", ["noise", "evaluate"], {"noise.snr_db", "evaluate.age_bands"}),
+        ("evaluate", ["noise", "evaluate"], {"noise.seed", "noise.babble_talkers", "noise.dir"} | CONDITIONS_ONLY),
+        ("conditions", ["noise", "evaluate"], {"noise.kind", "evaluate.age_bands"}),
         ("samples", ["samples"], set()),
+        ("natural", ["natural"], set()),
     ],
 )
 def test_each_stage_declares_every_param_it_reads_except_workers_and_checkpoint_every(stage, sections, not_read):

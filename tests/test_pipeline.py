@@ -54,11 +54,13 @@ def new_project(project: Path) -> Path:
         project,
         data__tts__speakers=3,
         data__tts__reps=2,
+        natural__reps=1,
         data__workers=1,
         noise__workers=1,
         features__workers=1,
         split__n_test_speakers=1,
         split__val_fraction=0.5,
+        split__disjoint_voices=False,  # speakers 01-03 share voices: the voice pool's own come from 31 on
         **SMALL_FEATURES,
         model__channels=[4, 8],
         train__epochs=1,
@@ -68,6 +70,8 @@ def new_project(project: Path) -> Path:
         samples__griffin_lim_iters=4,
         evaluate__griffin_lim_iters=4,
         evaluate__snr_sweep=[0, 5],
+        evaluate__noise_kinds=["white", "pink"],  # babble of the test speakers needs two of them
+        evaluate__sweep_kinds=["white"],
         evaluate__workers=1,
     )
     run(project, "git", "add", "-A")
@@ -119,8 +123,8 @@ def training_metrics(project: Path) -> dict:
     return values
 
 
-STAGES = ("corpus", "mix", "split", "featurize", "references", "train", "evaluate", "sweep", "samples")
-MODEL_STAGES = {"train", "evaluate", "sweep", "samples"}
+STAGES = ("corpus", "natural", "mix", "split", "featurize", "references", "train", "conditions", "evaluate", "samples")
+MODEL_STAGES = {"train", "conditions", "evaluate", "samples"}
 
 
 def ran(output: str) -> set[str]:
@@ -143,10 +147,18 @@ def test_repro_builds_every_stage_and_what_each_writes(reproduced, built):
     assert sorted(path.name.split("_", 3)[-1] for path in (project / "samples").glob("*.wav")) == sorted(
         f"{source}.wav" for source in SAMPLE_SOURCES for _ in range(2)
     )  # two clips, each as the clean clip and every method's output
-    sweep = pd.read_csv(project / "plots" / "sweep" / "pesq.csv")
+    sweep = pd.read_csv(project / "plots" / "sweep" / "white" / "pesq.csv")
     assert list(sweep.columns) == ["snr_db", *METHODS] and list(sweep.snr_db) == [0, 5]
+    assert [path.name for path in (project / "plots" / "sweep").iterdir()] == ["white"]
+    conditions = json.loads((project / "metrics" / "conditions.json").read_text())
+    kinds = ["white", "pink", "mean"]
+    assert list(conditions["test"]) == list(conditions["natural"]) == kinds and isinstance(conditions["harm"], list)
+    assert set(conditions["natural"]["mean"]) == set(METHODS)
+    assert set(conditions["test"]["pink"]["noisy"]) == set(METRICS)
+    harm = json.loads((project / "metrics" / "eval.json").read_text())["harm"]
+    assert harm[len(harm) - len(conditions["harm"]) :] == conditions["harm"]  # the held-out clips' own first
     run(project, "dvc", "plots", "show", "-o", "html")
-    assert "PESQ against SNR" in (project / "html" / "index.html").read_text()
+    assert "PESQ against SNR, white noise" in (project / "html" / "index.html").read_text()
 
 
 def test_bad_params_stop_the_stage_with_one_line(project):
@@ -189,12 +201,8 @@ def test_a_changed_param_reruns_its_stage_and_every_one_after_it(built):
     reran = ran(run(project, "dvc", "repro").stdout)
     after = lock_outs(project)
     assert after["data/raw"] == hashes["data/raw"] and after["data/noisy"] != hashes["data/noisy"]
-    # The sweep reads the model, not the mix: it reruns exactly when training gave other weights (training on
-    # fresh noise sees the mix only through validation, which the tiny run may not change).
-    model_changed = after["models/unet.pt"] != hashes["models/unet.pt"]
-    assert reran == {"mix", "featurize", "references", "train", "evaluate", "samples"} | (
-        {"sweep"} if model_changed else set()
-    )
+    # conditions remixes at the new SNR; the natural voices and the split do not depend on the noise
+    assert reran == {"mix", "featurize", "references", "train", "conditions", "evaluate", "samples"}
 
 
 @pytest.mark.parametrize(
@@ -203,11 +211,15 @@ def test_a_changed_param_reruns_its_stage_and_every_one_after_it(built):
         ("split.n_test_speakers=2", {"split", "references"} | MODEL_STAGES),
         ("features.n_mels=48", {"featurize", "references"} | MODEL_STAGES),
         ("train.epochs=2", MODEL_STAGES),  # a new model: the model-free methods' scores stand
-        ("evaluate.snr_sweep=[0]", {"references", "sweep"}),
+        ("evaluate.snr_sweep=[0]", {"references", "conditions"}),
     ],
 )
 def test_an_experiment_reruns_only_what_its_param_reaches(built, change, stages):
-    assert ran(run(built, "dvc", "exp", "run", "-S", change).stdout) == stages
+    before = (built / "metrics" / "conditions.json").read_bytes()
+    reran = ran(run(built, "dvc", "exp", "run", "-S", change).stdout)
+    # evaluate copies the conditions' no-harm list: it reruns after them exactly where that file changed
+    listed = "conditions" in stages and (built / "metrics" / "conditions.json").read_bytes() != before
+    assert reran == stages | ({"evaluate"} if listed else set())
 
 
 def test_ctrl_c_in_training_then_repro_resumes_to_the_same_model(built):

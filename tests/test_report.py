@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import yaml
 from conftest import new_unet
 from matplotlib.figure import Figure
 
@@ -22,6 +23,7 @@ from audiomnist_denoise.names import QUALITY
 from audiomnist_denoise.reporting.report import (
     ReportInputs,
     build_report,
+    conditions_figure,
     loss_curve_figure,
     training_loss,
     write_report,
@@ -32,6 +34,9 @@ GROUPS = {"digit": ["0", "1"], "speaker": ["07", "12"], "gender": ["female", "ma
 CLIPS = ["0_07_1", "1_12_0"]
 SOURCES = ("clean", "noisy", "unet_mask", "oracle_mask")
 SWEEP_METHODS = ["noisy", "unet_mask", "oracle_mask"]
+SWEEP_KINDS = ("white", "babble")
+KINDS = ("white", "pink", "brown", "babble", "mean")
+HARM = ["test speakers, babble -8 dB: unet_mask STOI 0.515 < noisy 0.524", "natural voices, pink -8 dB: unet_mask x"]
 # A script, stylesheet, image or sound from elsewhere: an http(s) or protocol-relative src, href or CSS url().
 EXTERNAL_REFERENCE = re.compile(r"""(?:(?:src|href)\s*=|url\()\s*["']?\s*(?:https?:)?//""", re.IGNORECASE)
 
@@ -45,14 +50,22 @@ def _write_inputs(root: Path) -> ReportInputs:
         "oracle_mask": {"si_sdr": 9.8765, "pesq": 2.9512, "stoi": 0.961, "estoi": 0.9},
     }
     (root / "metrics/eval.json").write_text(
-        json.dumps({"test": {"mse": 0.0123, "mse_ratio": 0.4321, "clips": 20} | quality})
+        json.dumps({"test": {"mse": 0.0123, "mse_ratio": 0.4321, "clips": 20} | quality, "harm": HARM})
     )
+    conditions = {
+        "snr_db": -8.0,
+        "test": {kind: quality for kind in KINDS},
+        "natural": {kind: quality for kind in KINDS},
+        "harm": HARM[:1],
+    }
+    (root / "metrics/conditions.json").write_text(json.dumps(conditions))
     sweep = {}
-    for metric in QUALITY:
-        sweep[metric] = root / f"sweep/{metric}.csv"
-        sweep[metric].parent.mkdir(exist_ok=True)
-        rows = "".join(f"{snr},{snr / 10},{snr / 5},{snr}\n" for snr in (5, -5, 0))  # unsorted
-        sweep[metric].write_text(f"snr_db,{','.join(SWEEP_METHODS)}\n{rows}")
+    for kind in SWEEP_KINDS:
+        sweep[kind] = {metric: root / f"sweep/{kind}/{metric}.csv" for metric in QUALITY}
+        for path in sweep[kind].values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = "".join(f"{snr},{snr / 10},{snr / 5},{snr}\n" for snr in (5, -5, 0))  # unsorted
+            path.write_text(f"snr_db,{','.join(SWEEP_METHODS)}\n{rows}")
     (root / "metrics/train.json").write_text(json.dumps({"train": {"loss": 0.0456}, "val": {"best_loss": 0.0789}}))
     curves = {}
     for split, steps in (("train", range(1, 11)), ("val", range(5, 11, 5))):
@@ -75,6 +88,7 @@ def _write_inputs(root: Path) -> ReportInputs:
             sf.write(root / f"audio/{clip}_{source}.wav", np.zeros(160, np.float32), 16000, subtype="FLOAT")
     return ReportInputs(
         quality=root / "metrics/eval.json",
+        conditions=root / "metrics/conditions.json",
         sweep=sweep,
         metrics={"Evaluation": root / "metrics/eval.json", "Training": root / "metrics/train.json"},
         loss_curves=curves,
@@ -96,8 +110,9 @@ def test_the_page_holds_the_metrics_charts_and_sounds_inline(inputs, tmp_path):
     page = output.read_text()
     for value in ("0.0123", "0.4321", "20", "0.0456", "0.0789", "train.loss", "val.best_loss"):
         assert f">{value}<" in page  # a table cell of its own
-    # the loss curves, a chart per sweep metric, a bar chart per group table, a figure per sample
-    charts = 1 + len(QUALITY) + len(GROUPS) + len(CLIPS)
+    # the loss curves, a chart per set of clips, a chart per sweep kind and metric, a bar chart per group table,
+    # a figure per sample
+    charts = 1 + 2 + len(SWEEP_KINDS) * len(QUALITY) + len(GROUPS) + len(CLIPS)
     assert page.count('<img src="data:image/png;base64,') == charts
     assert page.count('<audio controls preload="metadata" src="data:audio/wav;base64,') == len(CLIPS) * len(SOURCES)
     assert 'class="missing"' not in page
@@ -109,26 +124,27 @@ def test_the_page_holds_the_metrics_charts_and_sounds_inline(inputs, tmp_path):
 def test_a_missing_input_is_a_note_on_the_page(inputs):
     inputs.metrics["Evaluation"].unlink()  # also the speech-quality table's input
     inputs.metrics["Training"].write_text('{"train": {"lo')  # caught halfway through a rewrite
-    inputs.sweep["pesq"].unlink()
+    inputs.sweep["babble"]["pesq"].unlink()
     inputs.loss_curves["val"].unlink()
     inputs.group_tables["speaker"].write_text("speaker,mse\n07,0.1\n")  # no identity_mse column
     (inputs.sample_audio / f"{CLIPS[0]}_unet_mask.wav").unlink()
     page = build_report(inputs)
-    assert page.count('class="missing"') == 7
-    assert page.count(f"{inputs.metrics['Evaluation']} not found") == 2
-    assert f"{inputs.sweep['pesq']} not found" in page
+    assert page.count('class="missing"') == 8
+    assert page.count(f"{inputs.metrics['Evaluation']} not found") == 3  # with the no-harm list
+    assert f"{inputs.sweep['babble']['pesq']} not found" in page
     assert f"{inputs.metrics['Training']} could not be read (JSONDecodeError)" in page
     assert f"{inputs.loss_curves['val']} not found" in page
     assert "has no column identity_mse, clips" in page
     assert f"{CLIPS[0]}_unet_mask.wav not found" in page
-    charts = 1 + len(QUALITY) - 1 + len(GROUPS) - 1 + len(CLIPS)  # the train curve is still drawn
+    charts = 1 + 2 + len(SWEEP_KINDS) * len(QUALITY) - 1 + len(GROUPS) - 1 + len(CLIPS)  # the train curve still
     assert page.count("data:image/png;base64,") == charts
 
 
 def test_no_input_at_all_is_an_error(inputs, tmp_path):
     empty = ReportInputs(
         quality=tmp_path / "nowhere.json",
-        sweep={"stoi": tmp_path / "no-sweep.csv"},
+        conditions=tmp_path / "no-conditions.json",
+        sweep={"white": {"stoi": tmp_path / "no-sweep.csv"}},
         metrics={"Evaluation": tmp_path / "nowhere.json"},
         loss_curves={},
         group_tables={},
@@ -150,9 +166,16 @@ def test_the_script_fails_in_one_line_where_nothing_was_built(tmp_path):
     assert result.stderr.count("\n") == 1
 
 
-def test_the_page_opens_with_the_methods_table_then_the_sweep_then_the_samples(inputs):
+def test_the_page_opens_with_the_methods_table_then_the_conditions_the_sweep_and_the_samples(inputs):
     page = build_report(inputs)
-    order = ["Speech quality per method", "Speech quality against SNR", "<h2>Samples", "Loss curves", "All metrics"]
+    order = [
+        "Speech quality per method",
+        "Speech quality under each noise kind",
+        "Speech quality against SNR",
+        "<h2>Samples",
+        "Loss curves",
+        "All metrics",
+    ]
     positions = [page.index(heading) for heading in order]
     assert positions == sorted(positions)
     table = page[positions[0] : positions[1]]
@@ -162,6 +185,63 @@ def test_the_page_opens_with_the_methods_table_then_the_sweep_then_the_samples(i
         assert f'<td class="number best">{value}</td>' in table
     assert '<td class="number best">0.478</td>' in table  # ESTOI: noisy beats unet_mask
     assert '<tr class="ceiling">' in table and '<td class="number">9.88</td>' in table  # not marked best
+
+
+def _section(page: str, heading: str, following: str) -> str:
+    return page[page.index(heading) : page.index(following)]
+
+
+def test_each_set_of_clips_is_charted_and_the_no_harm_list_is_said(inputs):
+    section = _section(build_report(inputs), "Speech quality under each noise kind", "Speech quality against SNR")
+    assert section.index("<h3>Test speakers</h3><img") < section.index("<h3>Natural voices</h3><img")
+    assert 'alt="Each method under each noise kind at -8 dB, natural voices"' in section
+    harm = section[section.index("Where the default method is below the noisy input") :]
+    assert "The default method (<code>unet_mask</code>) is below the noisy input's STOI or PESQ in:" in harm
+    assert "".join(f"<li>{item.replace('<', '&lt;')}</li>" for item in HARM) in harm
+    sweep = _section(build_report(inputs), "Speech quality against SNR", "<h2>Samples")
+    assert [sweep.index(f"<h3>{kind.capitalize()} noise</h3>") for kind in SWEEP_KINDS] == sorted(
+        sweep.index(f"<h3>{kind.capitalize()} noise</h3>") for kind in SWEEP_KINDS
+    )
+    assert 'alt="stoi against SNR, babble noise"' in sweep
+
+
+def test_no_harm_and_a_set_not_scored_are_said_too(inputs):
+    metrics = json.loads(inputs.quality.read_text())
+    inputs.quality.write_text(json.dumps(metrics | {"harm": []}))
+    conditions = json.loads(inputs.conditions.read_text())
+    del conditions["natural"]  # a run from before the natural voices
+    inputs.conditions.write_text(json.dumps(conditions))
+    page = build_report(inputs)
+    section = _section(page, "Speech quality under each noise kind", "Speech quality against SNR")
+    assert section.count("<img") == 1 and section.count('class="missing"') == 1
+    assert f"{inputs.conditions} has no natural voices (natural)" in section
+    assert "is at or above the noisy input's STOI and PESQ in every condition." in section
+    del metrics["harm"]
+    inputs.quality.write_text(json.dumps(metrics))
+    inputs.conditions.unlink()
+    section = _section(build_report(inputs), "Speech quality under each noise kind", "Speech quality against SNR")
+    assert section.count('class="missing"') == 2 and "<img" not in section
+    assert f"{inputs.conditions} not found" in section and f"{inputs.quality} has no no-harm list (harm)" in section
+
+
+def test_the_conditions_chart_has_a_bar_per_method_and_kind_in_each_metrics_panel(inputs):
+    values = json.loads(inputs.conditions.read_text())["test"]
+    rows = {(kind, method): scores for kind, methods in values.items() for method, scores in methods.items()}
+    table = pd.DataFrame.from_dict(rows, orient="index").rename_axis(["kind", "method"])
+    figure = conditions_figure(table, "title")
+    assert [panel.get_title() for panel in figure.axes] == [name for name, _ in QUALITY.values()]
+    stoi = figure.axes[list(QUALITY).index("stoi")]
+    assert [label.get_text() for label in stoi.get_xticklabels()] == [*KINDS[:-1], "mean of\nthe kinds"]
+    bars = {container.get_label(): container for container in stoi.containers}
+    assert list(bars) == SWEEP_METHODS
+    assert [bar.get_height() for bar in bars["unet_mask"]] == [0.7961] * len(KINDS)
+    assert all(bar.get_hatch() == "//" for bar in bars["oracle_mask"]) and not bars["noisy"][0].get_hatch()
+
+
+def test_a_list_of_metrics_shows_an_item_a_line(inputs):
+    page = build_report(inputs)
+    table = page[page.index("All metrics") :]
+    assert "<th>harm</th><td>" + "<br>".join(item.replace("<", "&lt;") for item in HARM) + "</td>" in table
 
 
 def test_each_sample_plays_every_source_in_order(inputs):
@@ -226,3 +306,21 @@ def test_the_report_script_falls_back_on_params_while_no_model_is_there(tmp_path
     assert script.params_loss() is None
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     assert script.params_loss() == "compressed_si_sdr"
+
+
+def test_the_report_script_charts_each_kind_of_the_sweep(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("report_script", REPO / "scripts" / "report.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    kinds = yaml.safe_load((REPO / "params.yaml").read_text())["evaluate"]["sweep_kinds"]
+    monkeypatch.setattr(script, "PARAMS", REPO / "params.yaml")
+    assert script.sweep_kinds() == kinds
+    monkeypatch.setattr(script, "PARAMS", tmp_path / "params.yaml")  # none: the folders the sweep wrote
+    monkeypatch.setattr(script, "SWEEP_PLOTS", tmp_path / "sweep")
+    assert script.sweep_kinds() == []
+    for kind in ("white", "pink"):
+        (tmp_path / "sweep" / kind).mkdir(parents=True)
+    (tmp_path / "sweep" / "stoi.csv").write_text("snr_db\n")  # the layout before the kinds: no kind
+    assert script.sweep_kinds() == ["pink", "white"]
+    files = script.sweep_files(["white"])
+    assert files == {"white": {metric: tmp_path / "sweep" / "white" / f"{metric}.csv" for metric in QUALITY}}

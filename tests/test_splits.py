@@ -338,11 +338,13 @@ def test_explicit_test_speakers_are_checked_for_shared_voices():
         disjoint(40, explicit=["14"])
 
 
-def test_voice_disjoint_split_of_real_metadata_is_an_error_naming_the_param():
+def test_voice_disjoint_split_of_real_metadata_is_the_plain_draw():
+    """Real speakers are all different people: no voice to share, so the option holds by itself."""
     speakers = speaker_ids(12)
     genders = {s: "male" for s in speakers}
-    with pytest.raises(PipelineError, match="split.disjoint_voices: the metadata names no eSpeak NG voices"):
-        choose_test_speakers(speakers, None, 3, 0, genders, None, True)
+    assert choose_test_speakers(speakers, None, 3, 0, genders, None, True) == choose_test_speakers(
+        speakers, None, 3, 0, genders
+    )
     with pytest.raises(PipelineError, match="split.disjoint_voices: no eSpeak NG voice in the metadata for speaker"):
         choose_test_speakers(speakers, None, 3, 0, genders, {"01": ("de", "m1")}, True)
     # off, voices are neither needed nor used: the draw is the one it always was
@@ -396,6 +398,7 @@ def test_split_corpus_of_real_metadata(tmp_path):
         del entry["espeak voice"], entry["espeak variant"]
     (tmp_path / META_FILE).write_text(json.dumps(entries))
     _, summary, note = split_corpus(tmp_path, split_params(n_test_speakers=2))
-    assert summary["test_voices"] is None and note == "no eSpeak NG voices in the metadata (real speakers)"
-    with pytest.raises(PipelineError, match="split.disjoint_voices: the metadata names no eSpeak NG voices"):
-        split_corpus(tmp_path, split_params(n_test_speakers=2, disjoint_voices=True))
+    assert summary["test_voices"] is None
+    assert note == "no eSpeak NG voices in the metadata (real speakers, each a different person)"
+    table, disjoint_summary, _ = split_corpus(tmp_path, split_params(n_test_speakers=2, disjoint_voices=True))
+    assert disjoint_summary == summary

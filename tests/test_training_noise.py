@@ -225,7 +225,11 @@ def test_reverberation_lengthens_the_decay_to_the_drawn_rt60():
     "changes, message",
     [
         ({"noise": "fixed", "noise_kinds": ["pink"]}, r"train.noise_kinds \['pink'\] needs train.noise fresh"),
-        ({"noise": "fixed", "reverb_probability": 0.5}, "train.reverb_probability 0.5 needs train.noise fresh"),
+        (
+            {"noise": "fixed", "noise_kinds": None, "band_limit_probability": 0.0, "gain_db": [0.0, 0.0]}
+            | {"tilt_db_per_octave": [0.0, 0.0], "reverb_probability": 0.5},
+            "train.reverb_probability 0.5 needs train.noise fresh",
+        ),
         ({"gain_db": [3.0, -3.0]}, r"train.gain_db \[3.0, -3.0\] must be \[low, high\]"),
         ({"noise_kinds": ["hum"]}, "train.noise_kinds.0: Input should be 'white'"),
     ],

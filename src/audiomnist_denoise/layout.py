@@ -4,6 +4,7 @@ scripts and the command line (`dvc.yaml` names the outputs too, for DVC)."""
 from pathlib import Path
 
 RAW = Path("data/raw")
+NATURAL = Path("data/natural")  # the natural-voice evaluation set (Piper voices), in the corpus layout
 NOISY = Path("data/noisy")
 SPLIT = Path("data/split.csv")
 FEATURES = Path("data/features")
@@ -15,11 +16,13 @@ TRAINING_METRICS = LIVE / "metrics.json"
 LOSS_CURVES = LIVE / "plots" / "metrics"
 CORPUS_METRICS = Path("metrics/corpus.json")
 SPLIT_METRICS = Path("metrics/split.json")
-REFERENCES = Path("data/references")  # the model-free methods' scores on evaluate's clips and the sweep's
-EVALUATE_REFERENCES, SWEEP_REFERENCES = REFERENCES / "evaluate", REFERENCES / "sweep"
+REFERENCES = Path("data/references")  # the model-free methods' scores on every set of clips evaluation scores
+EVALUATE_REFERENCES = REFERENCES / "evaluate"  # on evaluate's test clips
+CONDITION_REFERENCES = {"test": REFERENCES / "conditions", "natural": REFERENCES / "natural"}  # `conditions`' sets
 EVAL_METRICS = Path("metrics/eval.json")
 EVAL_PLOTS = Path("plots/eval")
-SWEEP_PLOTS = Path("plots/sweep")
+CONDITION_METRICS = Path("metrics/conditions.json")
+SWEEP_PLOTS = Path("plots/sweep")  # {kind}/{metric}.csv: one row per SNR, one column per method
 SAMPLES = Path("samples")
 SAMPLE_FIGURES = Path("plots/samples")
 # One table of test clips per group in EVAL_PLOTS (x: group, y: mse in `dvc plots`).

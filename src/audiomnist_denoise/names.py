@@ -19,6 +19,7 @@ METHODS = tuple(METHOD_LABELS)
 CEILINGS = ("oracle_griffinlim", "oracle_mask")
 # `denoise --method` -> the evaluated method it is: how the model's mel estimate becomes audio.
 RECONSTRUCTIONS = {"mask": "unet_mask", "griffinlim": "unet_griffinlim"}
+DEFAULT_METHOD = RECONSTRUCTIONS["mask"]  # what `denoise` gives unless told otherwise
 MODEL_METHODS = tuple(method for method in METHODS if method in RECONSTRUCTIONS.values())  # change with the model
 MODEL_FREE = tuple(method for method in METHODS if method not in MODEL_METHODS)  # the same for every model
 SAMPLE_SOURCES = ("clean", *METHODS)  # what the samples stage writes for each clip, in this order

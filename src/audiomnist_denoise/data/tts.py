@@ -21,6 +21,10 @@ from ..errors import PipelineError
 from .corpus import VARIANT_KEY, VOICE_KEY, Clip
 
 ESPEAK_RATE = 22050  # eSpeak NG's fixed output rate
+# Each repetition's peak level and the silence before and after its word (seconds), drawn uniformly: the ranges
+# the natural-voice set (data.natural) draws from too, so its clips sit in their files as these do.
+LEVEL_RANGE = (0.3, 0.9)
+SILENCE_RANGE = (0.03, 0.25)
 
 # Digit words as a speaker's own language would spell them, so that a voice of
 # that language reads English digits with its accent. Checked with
@@ -231,8 +235,8 @@ def synthesize_clip(speaker: str, digit: int, rep: int, sample_rate: int, seed: 
     rate = round(profile.rate * rng.uniform(0.88, 1.12))
     pitch = int(np.clip(profile.pitch + rng.integers(-6, 7), 0, 100))
     pitch_range = int(rng.integers(35, 80))
-    level = rng.uniform(0.3, 0.9)
-    lead, tail = rng.uniform(0.03, 0.25, size=2)
+    level = rng.uniform(*LEVEL_RANGE)
+    lead, tail = rng.uniform(*SILENCE_RANGE, size=2)
     engine_seed = int(rng.integers(1, 2**31 - 1))
 
     word = DIGIT_WORDS[profile.spelling][digit]
@@ -241,6 +245,11 @@ def synthesize_clip(speaker: str, digit: int, rep: int, sample_rate: int, seed: 
     if not np.any(speech):
         raise PipelineError(f"eSpeak NG produced silence for {clip.id} ({voice}, {word!r})")
     audio = librosa.resample(speech / 32768.0, orig_sr=ESPEAK_RATE, target_sr=sample_rate, res_type="soxr_hq")
-    audio = np.pad(audio, (round(lead * sample_rate), round(tail * sample_rate)))
+    return place(audio, sample_rate, lead, tail, level)
+
+
+def place(speech: np.ndarray, sample_rate: int, lead: float, tail: float, level: float) -> np.ndarray:
+    """A spoken word as a clip: `lead` and `tail` seconds of silence around it, its peak at `level`, as int16."""
+    audio = np.pad(speech, (round(lead * sample_rate), round(tail * sample_rate)))
     audio *= level / np.max(np.abs(audio))
     return np.round(audio * 32767).astype(np.int16)

@@ -28,9 +28,11 @@ from .speech import group_quality, method_means
 @dataclass(frozen=True)
 class HeldOut:
     """What `evaluate_held_out` measures: flat metrics for `dvc metrics`, and per grouping of the test clips
-    (GROUP_TABLES' keys) its groups' mean MSE (`spectrogram_mse.group_means`) and the table `dvc plots` reads."""
+    (GROUP_TABLES' keys) its groups' mean MSE (`spectrogram_mse.group_means`) and the table `dvc plots` reads;
+    `overall` is each method's speech quality over every test clip."""
 
     metrics: dict
+    overall: pd.DataFrame  # one row per method, a column per metric of QUALITY_METRICS
     means: dict[str, pd.DataFrame]
     tables: dict[str, pd.DataFrame]
 
@@ -94,4 +96,4 @@ def evaluate_held_out(
         means[by] = group_means(test, by)
         by_group = group_quality(quality.scores, test[by], quality.stoi[by]).reset_index()
         tables[by] = means[by][[by, "mse", "identity_mse", "clips"]].merge(by_group, on=by, validate="one_to_one")
-    return HeldOut(metrics, means, tables)
+    return HeldOut(metrics, overall, means, tables)

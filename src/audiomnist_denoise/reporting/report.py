@@ -1,8 +1,10 @@
 """An offline report: the pipeline's metrics, charts and audio samples as one self-contained HTML page.
 
 It leads with what a listener needs: each method's speech quality on the test clips, the
-same against the input's SNR, then every method's audio for each sample; the training
-curves, the spectrogram loss per group and every raw metric follow.
+same under every noise kind on the test speakers and the natural voices (with the
+conditions where the default method falls below the noisy input), against the input's SNR
+for each kind of the sweep, then every method's audio for each sample; the training curves,
+the spectrogram loss per group and every raw metric follow.
 
 `dvc plots show` writes pages that load Vega from a CDN, so on a machine without network
 their charts stay blank. This page holds everything inline instead: charts are PNGs drawn
@@ -22,13 +24,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import PipelineError
+from ..evaluation.conditions import HARM_METRICS, MEAN_KIND, SET_NAMES
 from ..fsutil import write_text_atomic
 from ..model.checkpoint import read_config
-from ..names import CEILINGS, METHOD_LABELS, QUALITY
+from ..names import CEILINGS, DEFAULT_METHOD, METHOD_LABELS, QUALITY
 from .plots import loss_bars
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,7 @@ caption { font-weight: 600; text-align: left; padding-bottom: .3em; }
 img { max-width: 100%; height: auto; }
 audio { width: 100%; }
 .players { display: grid; grid-template-columns: repeat(5, 1fr); gap: .6em 1em; font-size: .9em; }
+.harm { font-weight: 600; }
 tr.ceiling { color: #666; font-style: italic; background: #f6f6f6; }
 td.best { font-weight: bold; }
 .source, .missing { font-size: .9em; }
@@ -58,8 +63,9 @@ td.best { font-weight: bold; }
 class ReportInputs:
     """Where the pipeline's outputs are. Any of them may be missing."""
 
-    quality: Path  # JSON with test.{method}.{metric} for the methods of names.METHOD_LABELS
-    sweep: dict[str, Path]  # metric of names.QUALITY -> CSV with column snr_db, then one per method
+    quality: Path  # JSON with test.{method}.{metric} for the methods of names.METHOD_LABELS, and the no-harm list
+    conditions: Path  # JSON with {set: {kind: {method: {metric: value}}}} for the sets of SET_NAMES, and snr_db
+    sweep: dict[str, dict[str, Path]]  # noise kind -> metric of names.QUALITY -> CSV: snr_db, then one per method
     metrics: dict[str, Path]  # table title -> JSON file of numbers, flat or nested
     loss_curves: dict[str, Path]  # series label -> TSV with columns step and loss
     group_tables: dict[str, Path]  # group column -> CSV with that column, then mse, identity_mse, clips
@@ -69,8 +75,8 @@ class ReportInputs:
     loss: str | None = None  # train.loss, the loss of the curves (`training_loss`); None: not known
 
     def any_present(self) -> bool:
-        files = [self.quality, *self.sweep.values(), *self.metrics.values(), *self.loss_curves.values()]
-        files += self.group_tables.values()
+        files = [self.quality, self.conditions, *self.metrics.values(), *self.loss_curves.values()]
+        files += [path for charts in self.sweep.values() for path in charts.values()] + [*self.group_tables.values()]
         return any(path.is_file() for path in files) or any(self.sample_figures.glob("*.png"))
 
 
@@ -153,8 +159,8 @@ def _cell(value: object) -> str:
         return f'<td class="number">{value:.6g}</td>'
     if isinstance(value, int) and not isinstance(value, bool):
         return f'<td class="number">{value}</td>'
-    if isinstance(value, list):
-        return f"<td>{html.escape(', '.join(map(str, value)))}</td>"
+    if isinstance(value, list):  # one item a line: an item may hold commas (the no-harm list's do)
+        return f"<td>{'<br>'.join(html.escape(str(item)) for item in value) if value else 'none'}</td>"
     return f"<td>{'n/a' if value is None else html.escape(str(value))}</td>"
 
 
@@ -204,31 +210,125 @@ def quality_section(path: Path) -> str:
     return f"<h2>Speech quality per method</h2>{note}{_shown_or_noted(_quality_table, path)}"
 
 
-def sweep_png(table: pd.DataFrame, metric: str) -> bytes:
+# One colour per method in every chart, the ceilings' among them.
+_COLOURS = dict(zip(METHOD_LABELS, (f"C{i}" for i in range(len(METHOD_LABELS))), strict=True))
+
+
+def harm_section(path: Path) -> str:
+    """The conditions where the default method is below the noisy input on STOI or PESQ (eval.json's "harm")."""
+    return f"<h3>Where the default method is below the noisy input</h3>{_shown_or_noted(_harm_list, path)}"
+
+
+def _harm_list(path: Path) -> str:
+    harm = _read_json(path).get("harm")
+    if not isinstance(harm, list):
+        raise _Unavailable(f"{path} has no no-harm list (harm)")
+    names = [QUALITY[metric][0] for metric in HARM_METRICS]
+    default = f"The default method (<code>{DEFAULT_METHOD}</code>)"
+    if not harm:
+        verdict = f"{default} is at or above the noisy input's {' and '.join(names)} in every condition."
+        return f'<p class="harm">{verdict}</p>{_source_line(path)}'
+    items = "".join(f"<li>{html.escape(str(found))}</li>" for found in harm)
+    verdict = f"{default} is below the noisy input's {' or '.join(names)} in:"
+    return f'<p class="harm">{verdict}</p><ul>{items}</ul>{_source_line(path)}'
+
+
+def _set_table(values: dict, name: str, path: Path) -> pd.DataFrame:
+    """`values[name]` ({kind: {method: {metric: value}}}) as one row per (kind, method), a column per metric."""
+    kinds = values.get(name)
+    if not isinstance(kinds, dict) or not kinds:
+        raise _Unavailable(f"{path} has no {SET_NAMES[name]} ({name})")
+    try:
+        rows = {(kind, method): scores for kind, methods in kinds.items() for method, scores in methods.items()}
+        table = pd.DataFrame.from_dict(rows, orient="index")[list(QUALITY)].astype(float)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise _Unavailable(f"{path}: {name} is not each method's {', '.join(QUALITY)} per noise kind") from None
+    table.index.names = ["kind", "method"]
+    return table
+
+
+def conditions_figure(table: pd.DataFrame, title: str) -> Figure:
+    """A panel per metric: per noise kind (and their mean), a bar per method, the ceilings hatched."""
+    kinds = list(dict.fromkeys(table.index.get_level_values("kind")))
+    methods = [method for method in METHOD_LABELS if method in table.index.get_level_values("method")]
+    figure = Figure(figsize=(11.0, 6.6), dpi=100, layout="constrained")
+    width, positions = 0.84 / len(methods), np.arange(len(kinds))
+    for panel, (metric, (name, _)) in zip(figure.subplots(2, 2).flat, QUALITY.items(), strict=True):
+        for i, method in enumerate(methods):
+            heights = [table.loc[(kind, method), metric] if (kind, method) in table.index else np.nan for kind in kinds]
+            ceiling = dict(hatch="//", alpha=0.5) if method in CEILINGS else {}
+            offsets = positions + (i - (len(methods) - 1) / 2) * width
+            panel.bar(offsets, heights, width, color=_COLOURS[method], label=method, **ceiling)
+        panel.set_xticks(positions, ["mean of\nthe kinds" if kind == MEAN_KIND else kind for kind in kinds])
+        panel.set(ylabel=name, title=name)
+        panel.axhline(0, color="0.5", linewidth=0.8)
+        panel.grid(True, axis="y", alpha=0.3)
+    figure.suptitle(title)
+    columns = -(-len(methods) // 2)  # two rows: one would be wider than the figure
+    figure.legend(*figure.axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=columns)
+    return figure
+
+
+def _conditions_charts(path: Path) -> str:
+    values = _read_json(path)
+    at = f" at {values['snr_db']:g} dB" if isinstance(values.get("snr_db"), int | float) else ""
+    charts = []
+    for name, clips in SET_NAMES.items():
+        try:
+            table = _set_table(values, name, path)
+        except _Unavailable as missing:
+            charts.append(_note(str(missing)))
+            continue
+        title = f"Each method under each noise kind{at}, {clips}"
+        charts.append(
+            f"<h3>{html.escape(clips.capitalize())}</h3>{_image(_figure_png(conditions_figure(table, title)), title)}"
+        )
+    return "".join(charts)
+
+
+def conditions_section(path: Path, harm: Path) -> str:
+    """Per set of clips, each method's speech quality under each noise kind; then the no-harm list."""
+    note = (
+        "<p>The test speakers and the natural voices, each remixed under every noise kind at the headline's SNR; "
+        "higher is better in every panel, the hatched bars are ceilings.</p>"
+    )
+    charts = _shown_or_noted(_conditions_charts, path)
+    return f"<h2>Speech quality under each noise kind</h2>{note}{_source_line(path)}{charts}{harm_section(harm)}"
+
+
+def sweep_png(table: pd.DataFrame, metric: str, kind: str | None = None) -> bytes:
     """One line per method against the input's SNR; the ceilings dashed."""
     figure = Figure(figsize=(5.0, 3.4), dpi=100, layout="constrained")  # two abreast on the page
     axes = figure.add_subplot()
     for method in (method for method in METHOD_LABELS if method in table.columns):
         style = "--" if method in CEILINGS else "-"
-        axes.plot(table["snr_db"], table[method], style, marker="o", markersize=3, label=method)
-    axes.set(xlabel="SNR of the input (dB)", ylabel=QUALITY[metric][0], title=f"{QUALITY[metric][0]} against SNR")
+        axes.plot(table["snr_db"], table[method], style, marker="o", markersize=3, color=_COLOURS[method], label=method)
+    title = f"{QUALITY[metric][0]} against SNR" + (f", {kind} noise" if kind else "")
+    axes.set(xlabel="SNR of the input (dB)", ylabel=QUALITY[metric][0], title=title)
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize=7)
     return _figure_png(figure)
 
 
-def _sweep_chart(metric: str, path: Path) -> str:
+def _sweep_chart(metric: str, path: Path, kind: str) -> str:
     table = _parsed(path, pd.read_csv)
     if "snr_db" not in table.columns:
         raise _Unavailable(f"{path} has no column snr_db")
     table = table.sort_values("snr_db")
-    return f"<div>{_image(sweep_png(table, metric), f'{metric} against SNR')}</div>"
+    return f"<div>{_image(sweep_png(table, metric, kind), f'{metric} against SNR, {kind} noise')}</div>"
 
 
-def sweep_section(files: dict[str, Path]) -> str:
-    """Each speech-quality metric against the SNR of the input, one chart per metric."""
-    charts = "".join(_shown_or_noted(_sweep_chart, metric, path) for metric, path in files.items())
-    return f'<h2>Speech quality against SNR</h2>{_source_line(*files.values())}<div class="tables">{charts}</div>'
+def sweep_section(files: dict[str, dict[str, Path]]) -> str:
+    """For each noise kind of the sweep, each speech-quality metric against the SNR of the input."""
+    blocks = []
+    for kind, charts in files.items():
+        shown = "".join(_shown_or_noted(_sweep_chart, metric, path, kind) for metric, path in charts.items())
+        blocks.append(
+            f"<h3>{html.escape(kind.capitalize())} noise</h3>{_source_line(*charts.values())}"
+            f'<div class="tables">{shown}</div>'
+        )
+    body = "".join(blocks) or _note("no noise kind of the sweep to show")
+    return f"<h2>Speech quality against SNR</h2>{body}"
 
 
 def metrics_section(files: dict[str, Path]) -> str:
@@ -348,6 +448,7 @@ def build_report(inputs: ReportInputs, title: str = "audiomnist-denoise report")
     """The whole page as one string, every chart, image and sound inline."""
     sections = (
         quality_section(inputs.quality),
+        conditions_section(inputs.conditions, inputs.quality),
         sweep_section(inputs.sweep),
         samples_section(inputs.sample_figures, inputs.sample_audio, inputs.sample_sources),
         loss_curve_section(inputs.loss_curves, inputs.loss),

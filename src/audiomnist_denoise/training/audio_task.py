@@ -100,7 +100,8 @@ class AudioTask:
     data-parallel wrapper; `denoiser` is the module itself, for turning outputs into gains).
 
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
-    between the denoised and the clean STFT magnitude, each to the power 0.3 (`compressed_si_sdr`
+    between the denoised and the clean STFT magnitude, each to the power 0.3, a bin's error weighted by
+    `params.speech_loss_weight` where the denoised is below the clean (`compressed_si_sdr`
     subtracts `params.si_sdr_weight` times the denoised audio's SI-SDR). Each clip's error is the mean over its
     own frames (padding counts in neither), and the loss the mean over clips. With `noise` (NoiseMakers,
     one drawn per clip where there are several) every batch is mixed afresh at SNRs drawn from
@@ -136,8 +137,9 @@ class AudioTask:
         return AudioTask(self.clips.subset(slice(rank, None, size)), self.denoiser, self.params, self.sample_rate)
 
     def fresh_noisy(self, rows: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
-        """The clean clips at `rows` under the recording conditions drawn for `step` (the targets), each with new
-        noise for `step`, and the SNR drawn for each (dB, over the clip as recorded)."""
+        """The targets: the clean clips at `rows` under the recording conditions drawn for `step` (plus
+        `babble_kept_db` of their babble, where set); each with new noise for `step`; and the SNR drawn for each
+        (dB, over the clip as recorded)."""
         low, high = self.params.snr_db
         conditions = bool(self.params.recording_conditions())
         clean_rows = self.clips.clean[rows].clone()
@@ -154,8 +156,10 @@ class AudioTask:
             clean = clean_rows[i, :length].double().numpy()  # as float32, as the target is
             snrs[i] = rng.uniform(low, high)
             maker = self.noise[int(rng.integers(len(self.noise)))] if len(self.noise) > 1 else self.noise[0]
-            noise = maker(self.clips.clips[row], length, self.sample_rate, rng)
-            noisy[i, :length] = torch.from_numpy(clean + scale_to_snr(clean, noise, snrs[i]))
+            noise = scale_to_snr(clean, maker(self.clips.clips[row], length, self.sample_rate, rng), snrs[i])
+            noisy[i, :length] = torch.from_numpy(clean + noise)
+            if maker.kind == "babble" and self.params.babble_kept_db is not None:
+                clean_rows[i, :length] = torch.from_numpy(clean + noise * 10 ** (self.params.babble_kept_db / 20))
         return clean_rows, noisy, snrs
 
     def extent(self, rows: torch.Tensor) -> int:
@@ -206,7 +210,9 @@ class AudioTask:
         clean_magnitude = self.frontend.stft(clean).abs()
         if self.params.loss in ("compressed", "compressed_si_sdr"):
             gain = self.frontend.magnitude_gain(self.denoiser.power_gain(output, noisy_mel))
-            errors = (compress(gain * noisy_magnitude) - compress(clean_magnitude)).square()
+            difference = compress(gain * noisy_magnitude) - compress(clean_magnitude)
+            # an asymmetric error: speech taken away costs intelligibility where noise left in costs comfort
+            errors = difference.square() * torch.where(difference < 0, self.params.speech_loss_weight, 1.0)
             if self.params.loss == "compressed_si_sdr":
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
                 clip_si_sdr = si_sdr_batch(clean, denoised, lengths)
