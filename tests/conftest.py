@@ -1,5 +1,18 @@
 """Shared fixtures: small AudioMNIST-layout corpora generated in code, never downloaded."""
 
+import os
+import tempfile
+
+# librosa's numba kernels are compiled with cache=True into site-packages, and two processes compiling the same
+# @guvectorize kernel at once can leave cache files that crash the next to load them (numba#10128): each xdist
+# worker of a run caches on its own (set before anything imports numba; the tests' subprocesses inherit it).
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["NUMBA_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(),
+        "audiomnist-denoise-numba",
+        f"{os.environ.get('PYTEST_XDIST_TESTRUNUID', 'run')}-{os.environ['PYTEST_XDIST_WORKER']}",
+    )
+
 import json
 import subprocess
 from pathlib import Path
