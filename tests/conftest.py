@@ -175,7 +175,13 @@ def small_features() -> FeatureParams:
 def new_unet(channels: list[int], init: str = "kaiming", output: str = "sigmoid", seed: int = 0) -> torch.nn.Module:
     """A freshly initialised U-Net of the study's (resized) track, made as the train stage makes it."""
     model = ModelParams(
-        input="resized", target="mapping", normalisation="per_clip", channels=channels, init=init, output=output
+        input="resized",
+        target="mapping",
+        normalisation="per_clip",
+        architecture="unet",
+        channels=channels,
+        init=init,
+        output=output,
     )
     return new_network(model, small_features(), seed)
 

@@ -161,7 +161,7 @@ def run_stage(project: Path, count: int) -> subprocess.CompletedProcess:
 def test_stage_writes_wavs_and_figures_of_test_clips(stage_project):
     result = run_stage(stage_project, count=2)
     assert result.returncode == 0, result.stderr
-    assert "2 test clips, each as 10 wavs" in result.stderr
+    assert f"2 test clips, each as {len(SAMPLE_SOURCES)} wavs" in result.stderr
     samples, figures = stage_project / "samples", stage_project / "plots" / "samples"
     clip_ids = sorted(path.stem for path in figures.glob("*.png"))
     assert len(clip_ids) == 2 and all(clip_id.split("_")[1] == TEST_SPEAKER for clip_id in clip_ids)

@@ -14,9 +14,11 @@ METHOD_LABELS = {
     "unet_mask": "U-Net as a mel gain on the noisy STFT",
     "oracle_griffinlim": "ceiling: clean mel + Griffin-Lim",
     "oracle_mask": "ceiling: ideal mel gain on the noisy STFT",
+    "oracle_irm": "ceiling: ideal ratio mask per STFT bin",
+    "oracle_psm": "ceiling: phase-sensitive mask per STFT bin, in [0, 1]",
 }
 METHODS = tuple(METHOD_LABELS)
-CEILINGS = ("oracle_griffinlim", "oracle_mask")
+CEILINGS = ("oracle_griffinlim", "oracle_mask", "oracle_irm", "oracle_psm")
 # `denoise --method` -> the evaluated method it is: how the model's mel estimate becomes audio.
 RECONSTRUCTIONS = {"mask": "unet_mask", "griffinlim": "unet_griffinlim"}
 DEFAULT_METHOD = RECONSTRUCTIONS["mask"]  # what `denoise` gives unless told otherwise

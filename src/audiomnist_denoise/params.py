@@ -105,7 +105,12 @@ class FeatureParams(Section):
     sample_rate: int = Field(
         ge=8000, le=192000, description="Hz; a file at another rate is resampled (soxr, high quality)"
     )
-    n_mels: int = Field(ge=8, le=1024, description="mel bands of the power spectrogram")
+    n_mels: int | None = Field(
+        ge=8,
+        le=1024,
+        description="mel bands of the power spectrogram; `null`: no filterbank, every STFT bin is a band (the "
+        "full-resolution track; `fmin` and `fmax` then go unused)",
+    )
     n_fft: int = Field(ge=64, le=65536, description="FFT size in samples")
     hop_length: int = Field(ge=1, description="samples between frames; at most `n_fft`")
     fmin: float = Field(ge=0, description="the lowest mel frequency, Hz")
@@ -174,8 +179,15 @@ class ModelParams(Section):
         "measured on the training inputs, so noisy and clean keep their levels (native input only)"
     )
 
+    architecture: Literal["unet", "gru"] = Field(
+        description="`unet`: the study's U-Net over bands and frames; `gru`: the recurrent mask network, a band "
+        "projection, bidirectional GRUs over the clip's frames and a gain per band (native input only)"
+    )
     channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
-        min_length=2, max_length=6, description="encoder widths, one per level (the study's); the decoder mirrors them"
+        min_length=2,
+        max_length=6,
+        description="`unet`: encoder widths, one per level (the study's), the decoder mirrors them; `gru`: the band "
+        "projection's width, then each GRU layer's",
     )
     init: Init = Field(
         description="`kaiming` (He, for ReLU), `xavier` or `torch` (PyTorch's defaults); "
@@ -384,6 +396,7 @@ class Params(Section):
                 "model.normalisation": (model.normalisation, "per_clip"),
                 "train.loss": (train.loss, "mse"),
                 "train.noise": (train.noise, "fixed"),
+                "model.architecture": (model.architecture, "unet"),
             }
             for key, (value, study) in native_only.items():
                 if value != study:

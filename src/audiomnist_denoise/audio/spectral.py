@@ -31,11 +31,20 @@ def mel_key(settings: FeatureParams) -> tuple:
 @lru_cache(maxsize=8)
 def mel_basis_of(key: tuple, dtype: type = np.float64) -> np.ndarray:
     """The mel filterbank (n_mels, 1 + n_fft // 2) of a `mel_key`, built once (building it dominated
-    featurizing); read-only, as every caller shares it."""
+    featurizing); read-only, as every caller shares it. With `n_mels` None, the identity: every STFT bin is
+    its own band (the full-resolution track), so each band-wise step is the bin-wise one."""
     sample_rate, n_fft, n_mels, fmin, fmax = key
-    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=dtype)
+    if n_mels is None:
+        basis = np.eye(1 + n_fft // 2, dtype=dtype)
+    else:
+        basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, dtype=dtype)
     basis.flags.writeable = False
     return basis
+
+
+def band_count(settings: FeatureParams) -> int:
+    """The bands of the spectrograms `settings` describe: the mel bands, or every STFT bin."""
+    return 1 + settings.n_fft // 2 if settings.n_mels is None else settings.n_mels
 
 
 def mel_basis(settings: FeatureParams, dtype: type = np.float64) -> np.ndarray:
@@ -56,8 +65,10 @@ def istft(spectrum: np.ndarray, settings: FeatureParams, length: int) -> np.ndar
 
 
 def mel_power(audio: np.ndarray, settings: FeatureParams) -> np.ndarray:
-    """Mel power spectrogram, (n_mels, frames): librosa.feature.melspectrogram with a cached filterbank."""
-    return mel_basis(settings) @ np.abs(stft(audio, settings)) ** 2
+    """Mel power spectrogram, (n_mels, frames): librosa.feature.melspectrogram with a cached filterbank
+    (the STFT power itself, every bin, with `n_mels` None)."""
+    power = np.abs(stft(audio, settings)) ** 2
+    return power if settings.n_mels is None else mel_basis(settings) @ power
 
 
 def power_db(power: np.ndarray, top_db: float | None) -> np.ndarray:
@@ -68,6 +79,8 @@ def power_db(power: np.ndarray, top_db: float | None) -> np.ndarray:
 def spread_mel_gain(mel_gain: np.ndarray, settings: FeatureParams) -> np.ndarray:
     """A gain per mel band and frame spread over the STFT bins: each bin takes its bands' gains, weighted
     by the filterbank. Bins no band covers (above fmax) keep the lowest gain of the frame."""
+    if settings.n_mels is None:
+        return np.asarray(mel_gain, np.float64)
     basis = mel_basis(settings)
     weight = basis.sum(axis=0)[:, None]
     covered = weight[:, 0] > 0
@@ -91,11 +104,13 @@ def si_sdr(reference: np.ndarray, estimate: np.ndarray) -> float:
 
 class SpectralFrontend(nn.Module):
     """The torch side of the core for one feature setting: STFT and its inverse, mel power, the dB floor and
-    a mel gain spread onto STFT bins. The filterbank and window are rebuilt from the settings, not stored."""
+    a mel gain spread onto STFT bins. The filterbank and window are rebuilt from the settings, not stored.
+    With `n_mels` None the bands are the STFT bins, and `mel` and `magnitude_gain` skip the identity's products."""
 
     def __init__(self, settings: FeatureParams):
         super().__init__()
         self.n_fft, self.hop_length, self.top_db = settings.n_fft, settings.hop_length, settings.top_db
+        self.every_bin = settings.n_mels is None
         basis = torch.from_numpy(mel_basis(settings).copy()).float()
         weight = basis.sum(dim=0)
         self.register_buffer("basis", basis, persistent=False)
@@ -121,7 +136,7 @@ class SpectralFrontend(nn.Module):
 
     def mel(self, power: torch.Tensor) -> torch.Tensor:
         """STFT power (batch, bins, frames) to mel power (batch, mels, frames)."""
-        return self.basis @ power
+        return power if self.every_bin else self.basis @ power
 
     def power_db(self, mel_power: torch.Tensor) -> torch.Tensor:
         """dB (ref 1.0), floored `top_db` below each clip's peak (batch, mels, frames), as `power_db`."""
@@ -131,6 +146,8 @@ class SpectralFrontend(nn.Module):
 
     def magnitude_gain(self, mel_power_gain: torch.Tensor) -> torch.Tensor:
         """A power gain per mel band spread over the STFT bins as `spread_mel_gain` does it, as a magnitude gain."""
+        if self.every_bin:
+            return mel_power_gain.clamp(_GAIN_FLOOR, 1).sqrt()
         linear = self.spread @ mel_power_gain
         lowest = mel_power_gain.amin(dim=1, keepdim=True).expand_as(linear)
         linear = torch.where(self.uncovered[:, None], lowest, linear)

@@ -6,7 +6,8 @@
 - unet_griffinlim: the model's mel estimate through Griffin-Lim (the study's path);
 - unet_mask: the model's mel estimate as a gain on the noisy STFT, noisy phase kept;
 - oracle_griffinlim: the clean mel through Griffin-Lim, the ceiling of any mel-plus-Griffin-Lim method;
-- oracle_mask: the ideal mel gain on the noisy STFT, the ceiling of any mel-gain method.
+- oracle_mask: the ideal mel gain on the noisy STFT, the ceiling of any mel-gain method;
+- oracle_irm, oracle_psm: the ideal ratio and phase-sensitive masks per STFT bin, the ceilings of a real gain per bin.
 
 Both Griffin-Lim methods start from the same phase (`griffin_lim_start`), so the oracle
 is the ceiling of exactly the method it is compared with.
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from ..audio.griffinlim import griffin_lim_batch
-from ..audio.reconstruct import mask_denoise, oracle_mask
+from ..audio.reconstruct import mask_denoise, oracle_bin_masks, oracle_mask
 from ..audio.spectral import mel_power
 from ..features.spectrogram import estimate_image, from_mel_power, inverse_power, prediction_db_range
 from ..model.spectral import SpectralDenoiser
@@ -29,6 +30,7 @@ from ..parallel import map_progress
 from ..params import EvaluateParams, FeatureParams, GriffinLimStart, options
 from .baselines import denoise_item, spectral_gating
 
+BIN_CEILINGS = ("oracle_irm", "oracle_psm")  # `reconstruct.oracle_bin_masks`
 MODEL_FREE_FEATURES = ("sample_rate", "n_mels", "n_fft", "hop_length", "fmin", "fmax")  # what those read
 
 
@@ -110,6 +112,8 @@ def _per_clip_work(item: tuple[np.ndarray, np.ndarray, FeatureParams, tuple[str,
         work["clean_mel"] = mel_power(clean, settings)
     if "oracle_mask" in methods:
         work["oracle_mask"] = oracle_mask(clean, noisy, settings)
+    if any(method in BIN_CEILINGS for method in methods):
+        work |= {name: audio for name, audio in oracle_bin_masks(clean, noisy, settings).items() if name in methods}
     if "spectral_gating" in methods:
         work["spectral_gating"] = spectral_gating(noisy, settings.sample_rate)
     return work
@@ -178,6 +182,7 @@ def apply_methods(
         outputs["unet_mask"] = list(map_progress(_mask_denoise, pairs, workers, "mask"))
     if "oracle_griffinlim" in methods:
         outputs["oracle_griffinlim"] = gl(collected("clean_mel"))
-    if "oracle_mask" in methods:
-        outputs["oracle_mask"] = collected("oracle_mask")
+    for ceiling in ("oracle_mask", *BIN_CEILINGS):
+        if ceiling in methods:
+            outputs[ceiling] = collected(ceiling)
     return MethodRun({method: outputs[method] for method in METHODS if method in methods}, estimates)

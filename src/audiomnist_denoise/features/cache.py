@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..audio.io import load_resampled
+from ..audio.spectral import band_count
 from ..data.corpus import Clip, find_clips
 from ..errors import PipelineError
 from ..fsutil import atomic_directory, check_free_space
@@ -35,7 +36,7 @@ class IndexRow:
     rep: int
     source_rate: int
     duration: float  # seconds
-    n_mels: int
+    n_mels: int  # bands: mel bands, or STFT bins where features.n_mels is null
     frames: int
     clean_db_min: float
     clean_db_max: float
@@ -59,7 +60,7 @@ def _featurize_clip(
         rep=clip.rep,
         source_rate=rate,
         duration=len(clean_audio) / settings.sample_rate,
-        n_mels=settings.n_mels,
+        n_mels=band_count(settings),
         frames=clean.frames,
         clean_db_min=clean.db_min,
         clean_db_max=clean.db_max,

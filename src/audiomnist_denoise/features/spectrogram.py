@@ -17,7 +17,7 @@ import cv2
 import librosa
 import numpy as np
 
-from ..audio.spectral import mel_power, power_db
+from ..audio.spectral import band_count, mel_power, power_db
 from ..errors import PipelineError
 from ..params import FeatureParams
 
@@ -68,7 +68,7 @@ def estimate_image(estimate: np.ndarray, noisy_db_max: float, settings: FeatureP
 
 def inverse_db(image: np.ndarray, frames: int, db_min: float, db_max: float, settings: FeatureParams) -> np.ndarray:
     """Normalised H x W back to the original (n_mels, frames) in dB."""
-    stretched = resize(image, settings.n_mels, frames, "linear")
+    stretched = resize(image, band_count(settings), frames, "linear")
     return np.clip(stretched, 0.0, 1.0) * (db_max - db_min) + db_min
 
 

@@ -21,22 +21,35 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from ..audio.spectral import AMIN, DB_PER_LOG, SpectralFrontend
+from ..audio.spectral import AMIN, DB_PER_LOG, SpectralFrontend, band_count
+from ..errors import PipelineError
 from ..params import FeatureParams, ModelParams
+from .recurrent import RecurrentMask
 from .unet import UNet, initialise
 
 
 class SpectralDenoiser(nn.Module):
-    """The U-Net on noisy mel power (batch, mels, frames); `power_gain` turns its output into a gain in [0, 1]."""
+    """A network on noisy mel power (batch, mels, frames), or STFT power where `settings.n_mels` is None: the
+    U-Net (`architecture` unet) or the recurrent mask network (gru); `power_gain` turns its output into a gain."""
 
     def __init__(
-        self, settings: FeatureParams, channels: list[int], target: str, normalisation: str, output: str = "sigmoid"
+        self,
+        settings: FeatureParams,
+        channels: list[int],
+        target: str,
+        normalisation: str,
+        output: str = "sigmoid",
+        architecture: str = "unet",
     ):
         super().__init__()
         self.frontend = SpectralFrontend(settings)
-        self.unet = UNet(channels, output)
+        if architecture == "unet":
+            self.unet = UNet(channels, output)
+            self.multiple = 2 ** (len(channels) - 1)
+        else:
+            self.gru = RecurrentMask(band_count(settings), channels, output)
+        self.architecture = architecture
         self.target, self.normalisation, self.top_db = target, normalisation, settings.top_db
-        self.multiple = 2 ** (len(channels) - 1)
         # The dataset normalisation's dB mean and spread, set once from training inputs (`fit_normalisation`).
         self.register_buffer("db_mean", torch.tensor(0.0))
         self.register_buffer("db_scale", torch.tensor(1.0))
@@ -62,6 +75,8 @@ class SpectralDenoiser(nn.Module):
 
     def image(self, db: torch.Tensor) -> torch.Tensor:
         """The network's output for normalised dB (batch, mels, frames), at that shape."""
+        if self.architecture == "gru":
+            return self.gru(db)
         frames = db.shape[-1]
         padded = functional.pad(db, (0, -frames % self.multiple), value=float(db.min()))
         return self.unet(padded.unsqueeze(1))[:, 0, :, :frames]
@@ -105,10 +120,15 @@ class SpectralDenoiser(nn.Module):
 
 def build_network(model: dict, features: FeatureParams | None) -> nn.Module:
     """The untrained network a model section describes: the study's U-Net on resized images, or the
-    native track's `SpectralDenoiser` (a checkpoint from before the native track has no `input`)."""
+    native track's `SpectralDenoiser` (a checkpoint from before the native track has no `input`, and one from
+    before the recurrent network no `architecture`)."""
+    architecture = model.get("architecture", "unet")
     if model.get("input", "resized") == "resized":
+        if architecture != "unet":
+            raise PipelineError(f"model.architecture: {architecture} needs model.input native (the U-Net reads images)")
         return UNet(model["channels"], model["output"])
-    return SpectralDenoiser(features, model["channels"], model["target"], model["normalisation"], model["output"])
+    channels, target, normalisation, output = (model[key] for key in ("channels", "target", "normalisation", "output"))
+    return SpectralDenoiser(features, channels, target, normalisation, output, architecture)
 
 
 def new_network(model: ModelParams, features: FeatureParams, seed: int) -> nn.Module:
