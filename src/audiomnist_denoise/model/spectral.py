@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn import functional
 
 from ..audio.spectral import AMIN, DB_PER_LOG, SpectralFrontend, band_count
-from ..errors import PipelineError
 from ..params import FeatureParams, ModelParams
 from .recurrent import RecurrentMask
 from .unet import UNet, initialise
@@ -122,13 +121,10 @@ def build_network(model: dict, features: FeatureParams | None) -> nn.Module:
     """The untrained network a model section describes: the study's U-Net on resized images, or the
     native track's `SpectralDenoiser` (a checkpoint from before the native track has no `input`, and one from
     before the recurrent network no `architecture`)."""
-    architecture = model.get("architecture", "unet")
     if model.get("input", "resized") == "resized":
-        if architecture != "unet":
-            raise PipelineError(f"model.architecture: {architecture} needs model.input native (the U-Net reads images)")
         return UNet(model["channels"], model["output"])
     channels, target, normalisation, output = (model[key] for key in ("channels", "target", "normalisation", "output"))
-    return SpectralDenoiser(features, channels, target, normalisation, output, architecture)
+    return SpectralDenoiser(features, channels, target, normalisation, output, model.get("architecture", "unet"))
 
 
 def new_network(model: ModelParams, features: FeatureParams, seed: int) -> nn.Module:
