@@ -15,7 +15,7 @@ from audiomnist_denoise.evaluation.methods import estimate_clean_mel
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
 from audiomnist_denoise.model.spectral import SpectralDenoiser
 from audiomnist_denoise.params import parse_params
-from audiomnist_denoise.training.audio_task import AudioTask, _Identity
+from audiomnist_denoise.training.audio_task import AudioTask, _Identity, compress
 from audiomnist_denoise.training.loop import Trainer
 from audiomnist_denoise.training.resume import ResumePoint
 
@@ -270,6 +270,26 @@ def test_the_speech_loss_weight_scales_only_the_errors_where_speech_is_taken_awa
     torch.testing.assert_close(weighted_errors[~below], errors[~below])
     silent = _Silent()  # a gain of 0: every error is speech taken away
     torch.testing.assert_close(weighted._errors(silent, batch, "fp32")[0], 5 * task._errors(silent, batch, "fp32")[0])
+
+
+def test_the_complex_weight_takes_its_share_of_the_error_on_the_phase():
+    task = fresh_task(tone_clips(4))
+    clean, _, lengths = task.batch(torch.arange(4), 0, CPU, "fp32")
+    identity = _Identity(task.denoiser)  # the denoised spectrum is the noisy one
+    magnitude = task.frontend.stft(clean).abs()
+    audible = magnitude > 1e-3  # where the phase is defined
+
+    def errors(weight: float, noisy: torch.Tensor) -> torch.Tensor:
+        task = fresh_task(tone_clips(4), complex_weight=weight)
+        return task._errors(identity, (clean, noisy, lengths), "fp32")[0][audible]
+
+    # upside down, the magnitudes agree but the compressed complex spectra lie twice the magnitude apart
+    torch.testing.assert_close(errors(0.0, -clean), torch.zeros(int(audible.sum())), atol=1e-6, rtol=0)
+    torch.testing.assert_close(errors(1.0, -clean), (2 * compress(magnitude[audible])).square())
+    torch.testing.assert_close(errors(0.25, -clean), 0.25 * errors(1.0, -clean))
+    # in phase, the complex error is the magnitude error
+    assert errors(0.0, 2 * clean).min() > 0
+    torch.testing.assert_close(errors(1.0, 2 * clean), errors(0.0, 2 * clean))
 
 
 class _Silent(torch.nn.Module):

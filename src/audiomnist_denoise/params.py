@@ -214,6 +214,13 @@ class TrainParams(Section):
         description="in the `compressed` losses, the weight of a bin's error where the denoised magnitude is below "
         "the clean one (speech taken away) against where it is above (noise left in); `1`: symmetric",
     )
+    complex_weight: float = Field(
+        ge=0,
+        le=1,
+        description="in the `compressed` losses, the share of each bin's error taken on the compressed complex "
+        "spectrum (the compressed magnitude with its phase: the denoised has the noisy phase) rather than on the "
+        "magnitude alone; `0`: magnitude alone",
+    )
     noise: Literal["fixed", "fresh"] = Field(
         description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "
         "(or of `noise_kinds`) for every clip of every batch, at an SNR drawn from `snr_db`, its babble of the "

@@ -95,13 +95,26 @@ def compress(magnitude: torch.Tensor) -> torch.Tensor:
     return (magnitude.square() + _COMPRESSION_FLOOR) ** (_COMPRESSION / 2)
 
 
+def _complex_errors(
+    denoised: torch.Tensor, target: torch.Tensor, noisy_spectrum: torch.Tensor, clean_spectrum: torch.Tensor
+) -> torch.Tensor:
+    """Each bin's squared distance between the compressed complex spectra, |a e^(ip) - b e^(iq)|^2 = a^2 + b^2 -
+    2ab cos(p - q), for the compressed magnitudes a (`denoised`) and b (`target`). A real gain keeps the noisy
+    phase p, so the cosine is the noisy and clean spectra's, taken without a gradient."""
+    with torch.no_grad():
+        product = noisy_spectrum * clean_spectrum.conj()
+        cosine = product.real / product.abs().clamp_min(_COMPRESSION_FLOOR)
+    return denoised.square() + target.square() - 2 * denoised * target * cosine
+
+
 class AudioTask:
     """A `tasks.Task` on `AudioClips` for a `SpectralDenoiser` (the model the trainer steps may be its
     data-parallel wrapper; `denoiser` is the module itself, for turning outputs into gains).
 
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
     between the denoised and the clean STFT magnitude, each to the power 0.3, a bin's error weighted by
-    `params.speech_loss_weight` where the denoised is below the clean (`compressed_si_sdr`
+    `params.speech_loss_weight` where the denoised is below the clean, and `params.complex_weight` of it taken on the
+    compressed complex spectra instead (`compressed_si_sdr`
     subtracts `params.si_sdr_weight` times the denoised audio's SI-SDR). Each clip's error is the mean over its
     own frames (padding counts in neither), and the loss the mean over clips. With `noise` (NoiseMakers,
     one drawn per clip where there are several) every batch is mixed afresh at SNRs drawn from
@@ -207,12 +220,17 @@ class AudioTask:
         with autocast(precision, noisy.device):
             output = model(noisy_mel, inside)
         output = output.float()
-        clean_magnitude = self.frontend.stft(clean).abs()
+        clean_spectrum = self.frontend.stft(clean)
+        clean_magnitude = clean_spectrum.abs()
         if self.params.loss in ("compressed", "compressed_si_sdr"):
             gain = self.frontend.magnitude_gain(self.denoiser.power_gain(output, noisy_mel))
-            difference = compress(gain * noisy_magnitude) - compress(clean_magnitude)
+            compressed_denoised, compressed_clean = compress(gain * noisy_magnitude), compress(clean_magnitude)
+            difference = compressed_denoised - compressed_clean
             # an asymmetric error: speech taken away costs intelligibility where noise left in costs comfort
             errors = difference.square() * torch.where(difference < 0, self.params.speech_loss_weight, 1.0)
+            if self.params.complex_weight:
+                phased = _complex_errors(compressed_denoised, compressed_clean, noisy_spectrum, clean_spectrum)
+                errors = torch.lerp(errors, phased, self.params.complex_weight)
             if self.params.loss == "compressed_si_sdr":
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
                 clip_si_sdr = si_sdr_batch(clean, denoised, lengths)
