@@ -81,7 +81,12 @@ def step_breakdown(steps: int) -> dict[str, float]:
     os.chdir(ROOT)
     params = load_params()
     model = new_network(params.model, params.features, params.train.seed)
-    task, _ = build_tasks(params, model, TrainingData(RAW, NOISY, FEATURES, SPLIT))
+    with tempfile.TemporaryDirectory(prefix="bench-step-store-") as store:
+        task, _ = build_tasks(params, model, TrainingData(RAW, NOISY, FEATURES, SPLIT, Path(store)))
+        return _timed_parts(task, model, params, steps)
+
+
+def _timed_parts(task, model, params, steps: int) -> dict[str, float]:
     optimizer, cpu = torch.optim.Adam(model.parameters(), params.train.lr), torch.device("cpu")
     parts = dict.fromkeys(("batch", "loss forward", "backward", "adam", "network forward + backward alone"), 0.0)
     generator = torch.Generator().manual_seed(0)

@@ -1,10 +1,13 @@
 """Stage `train`: the U-Net on data/features or on data/raw and data/noisy, logged with dvclive; writes models/unet.pt.
 
 With train.nproc above 1 the stage reruns itself under torchrun as that many processes (`distributed`); only rank 0
-logs and writes. An interrupted run leaves a resume point in checkpoints/ (`resume`; git-ignored, not a DVC output)."""
+logs and writes. An interrupted run leaves a resume point in checkpoints/ (`resume`; git-ignored, not a DVC output).
+The native track's clips are stored for the run in a temporary folder (`store`), removed when it ends."""
 
 import logging
 import sys
+import tempfile
+from pathlib import Path
 
 from _stage import run
 from tqdm import tqdm
@@ -25,8 +28,12 @@ def main() -> str:
         relaunch_under_torchrun(params.train.nproc)
         return f"trained by {params.train.nproc} processes under torchrun"
     world, resume_point = World.from_env(), ResumePoint(RESUME_POINT)
-    with process_group(world, resolve_device(params.train.device, "train.device")) as device:
-        trainer, why = resumed_trainer(params, TrainingData(RAW, NOISY, FEATURES, SPLIT), world, device, resume_point)
+    with (
+        process_group(world, resolve_device(params.train.device, "train.device")) as device,
+        tempfile.TemporaryDirectory(prefix="audiomnist-train-") as store,
+    ):
+        data = TrainingData(RAW, NOISY, FEATURES, SPLIT, Path(store))
+        trainer, why = resumed_trainer(params, data, world, device, resume_point)
         if not world.is_main:
             trainer.run(lambda step, values: None)
             sys.exit(0)  # rank 0 alone logs and writes

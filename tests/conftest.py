@@ -28,7 +28,7 @@ from audiomnist_denoise.audio.spectral import mel_power, power_db
 from audiomnist_denoise.data.corpus import META_FILE, Clip
 from audiomnist_denoise.model.spectral import new_network
 from audiomnist_denoise.params import DataParams, FeatureParams, ModelParams, TrainParams, load_params
-from audiomnist_denoise.training.audio_task import AudioClips, pad_clips
+from audiomnist_denoise.training.audio_task import AudioClips
 from audiomnist_denoise.training.tasks import Pairs, squared_error
 
 REPO = Path(__file__).resolve().parents[1]
@@ -192,10 +192,8 @@ def tone_clips(count: int, rate: int = 16000, seed: int = 0) -> AudioClips:
     rng = np.random.default_rng(seed)
     clean = [tone(0.15 + 0.01 * i, rate, 150 + 20 * i, seed + i) for i in range(count)]
     noisy = [audio + rng.standard_normal(len(audio)).astype(np.float32) * np.std(audio) for audio in clean]
-    longest = max(len(audio) for audio in clean)
     clips = tuple(Clip(f"{i % 3 + 1:02d}", i % 10, i // 10) for i in range(count))
-    lengths = torch.tensor([len(audio) for audio in clean])
-    return AudioClips(pad_clips(clean, longest), pad_clips(noisy, longest), lengths, clips)
+    return AudioClips.in_memory(clean, noisy, clips)
 
 
 def griffin_lim(

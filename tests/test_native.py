@@ -80,17 +80,17 @@ def test_fresh_noise_hits_its_drawn_snr_and_repeats_for_the_same_seed_and_step()
     task = fresh_task(clips)
     rows = torch.tensor([4, 1, 3])
     clean_rows, noisy, snrs = task.fresh_noisy(rows, step=5)
-    assert torch.equal(clean_rows, clips.clean[rows])  # no recording conditions: the clips are the targets
+    assert torch.equal(clean_rows, clips.clean.padded(rows))  # no recording conditions: the clips are the targets
     assert np.all((snrs >= -10) & (snrs <= 5)) and len(set(snrs)) == 3
     for i, row in enumerate(rows.tolist()):
         length = int(clips.lengths[row])
-        clean = clips.clean[row, :length].double().numpy()
+        clean = clips.clean.clip(row).astype(np.float64)
         assert abs(snr_db(clean, noisy[i, :length].double().numpy() - clean) - snrs[i]) < 0.05
         assert torch.all(noisy[i, length:] == 0)  # the padding stays silent
     _, again, again_snrs = fresh_task(clips).fresh_noisy(rows, step=5)
     assert torch.equal(again, noisy) and np.array_equal(again_snrs, snrs)
     _, alone, _ = task.fresh_noisy(torch.tensor([3]), step=5)  # the same whichever batch or process draws it
-    assert torch.equal(alone[0], noisy[2])
+    assert torch.equal(alone[0], noisy[2, : alone.shape[-1]]) and torch.all(noisy[2, alone.shape[-1] :] == 0)
     assert not torch.equal(task.fresh_noisy(rows, step=6)[1], noisy)
     assert not torch.equal(fresh_task(clips, seed=1).fresh_noisy(rows, step=5)[1], noisy)
 
@@ -103,21 +103,15 @@ def test_the_identity_scores_no_gain_and_the_loss_ignores_padding():
     assert torch.isfinite(loss) and loss > 0
     fixed = AudioTask(clips, denoiser(), train_params(loss="compressed"), RATE)
     assert fixed.identity_loss() > 0
-    longer = padded_further(clips.subset(torch.tensor([0])), 999)
     model = denoiser().eval()
-    task = AudioTask(longer, model, train_params(loss="compressed"), RATE)
+    task = AudioTask(clips.subset(torch.tensor([0])), model, train_params(loss="compressed"), RATE)
     alone = task.batch(torch.tensor([0]), 0, CPU, "fp32")
-    padded = task.batch(torch.tensor([0]), 0, CPU, "fp32", extent=longer.clean.shape[-1])
-    assert alone[0].shape[-1] == int(longer.lengths[0]) and padded[0].shape[-1] == longer.clean.shape[-1]
+    extent = int(clips.lengths[0]) + 999
+    padded = task.batch(torch.tensor([0]), 0, CPU, "fp32", extent=extent)
+    assert alone[0].shape[-1] == int(clips.lengths[0]) and padded[0].shape[-1] == extent
     with torch.no_grad():
         first, second = task.loss(model, alone, "fp32"), task.loss(model, padded, "fp32")
     assert second.item() == pytest.approx(first.item(), rel=0.05)  # padding frames add no error of their own
-
-
-def padded_further(clips, samples: int):
-    """`clips` with `samples` more zeros after every clip."""
-    pad = torch.nn.functional.pad
-    return type(clips)(pad(clips.clean, (0, samples)), pad(clips.noisy, (0, samples)), clips.lengths, clips.clips)
 
 
 def test_a_batch_is_cut_to_its_longest_clip():
@@ -127,7 +121,7 @@ def test_a_batch_is_cut_to_its_longest_clip():
     clean, noisy, lengths = task.batch(rows, 3, CPU, "fp32")
     assert clean.shape == noisy.shape == (2, int(clips.lengths[rows].max()))
     assert torch.equal(lengths, clips.lengths[rows])
-    assert torch.equal(clean, clips.clean[rows, : clean.shape[-1]])
+    assert torch.equal(clean, clips.clean.padded(rows))
     longer, _, _ = task.batch(rows, 3, CPU, "fp32", extent=int(clips.lengths.max()))
     assert torch.equal(longer[:, : clean.shape[-1]], clean) and torch.all(longer[:, clean.shape[-1] :] == 0)
 
@@ -136,22 +130,22 @@ def test_a_batch_is_cut_to_its_longest_clip():
 def test_per_clip_normalisation_scales_a_padded_clip_as_it_scales_the_clip_alone(target):
     """The min-max range comes from the clip's own frames: a batch's padding (silence at the floor)
     would otherwise stretch it, and training would see other inputs and targets than evaluation."""
-    clips = padded_further(tone_clips(3), 4000)
+    clips = tone_clips(3)
     model = denoiser(target=target, normalisation="per_clip").eval()
     task = AudioTask(clips, model, train_params(loss="mse"), RATE)
-    long_batch = task.batch(torch.arange(3), 0, CPU, "fp32", extent=clips.clean.shape[-1])
+    long_batch = task.batch(torch.arange(3), 0, CPU, "fp32", extent=int(clips.lengths.max()) + 4000)
     noisy_mel = task._mel(long_batch[1])
     inside = task._frames_in_clip(long_batch[2], noisy_mel.shape[-1])
     assert not inside.all()  # the batch holds padding
     for row in range(3):
-        own = task._mel(clips.noisy[row : row + 1, : int(clips.lengths[row])])
+        own = task._mel(torch.from_numpy(clips.noisy.clip(row))[None])
         frames = own.shape[-1]
         db, own_db = model.frontend.power_db(noisy_mel), model.frontend.power_db(own)
         padded_input = model.normalise(db, db, inside)[row, :, :frames]
         assert torch.allclose(padded_input, model.normalise(own_db, own_db)[0], atol=1e-5)
         stretched = model.normalise(db, db)[row, :, :frames]  # what the padding did before
         assert not torch.allclose(stretched, padded_input, atol=1e-3)
-        clean = task._mel(clips.clean[row : row + 1, : int(clips.lengths[row])])
+        clean = task._mel(torch.from_numpy(clips.clean.clip(row))[None])
         ideal = model.ideal_output(task._mel(long_batch[0]), noisy_mel, inside)[row, :, :frames]
         assert torch.allclose(ideal, model.ideal_output(clean, own)[0], atol=1e-5)
 
@@ -302,10 +296,10 @@ def test_babble_kept_in_the_target_is_the_mixed_babble_at_its_level():
     params = train_params(noise="fresh", loss="compressed", snr_db=[-5.0, -5.0], babble_kept_db=-6.0)
     task = AudioTask(clips, denoiser(), params, RATE, (NoiseMaker("white"),))
     targets, noisy, _ = task.fresh_noisy(torch.arange(4), step=3)
-    assert torch.equal(targets, clips.clean[:4])  # only babble is kept: white noise's target stays clean
+    assert torch.equal(targets, clips.clean.padded(range(4)))  # only babble is kept: white noise's target stays clean
     kept = AudioTask(clips, denoiser(), params, RATE, (_Babble(),))
     targets, noisy, _ = kept.fresh_noisy(torch.arange(4), step=3)
-    clean = clips.clean[:4]
+    clean = clips.clean.padded(range(4))
     torch.testing.assert_close(targets - clean, (noisy - clean) * 10 ** (-6 / 20), atol=1e-6, rtol=0)
 
 

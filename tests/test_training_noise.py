@@ -16,7 +16,7 @@ from audiomnist_denoise.data.noise import noise_maker, scale_to_snr, snr_db
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.spectral import SpectralDenoiser
 from audiomnist_denoise.params import parse_params
-from audiomnist_denoise.training.audio_task import AudioClips, AudioTask, pad_clips
+from audiomnist_denoise.training.audio_task import AudioClips, AudioTask
 
 CPU = torch.device("cpu")
 FEATURES = small_features()
@@ -54,7 +54,7 @@ def corpus(tmp_path: Path) -> Path:
 def training_clips(corpus: Path) -> AudioClips:
     clips = tuple(clip for clip in find_clips(corpus) if clip.speaker in TRAINING_SPEAKERS)
     audio = [sf.read(corpus / clip.path, dtype="float32")[0] for clip in clips]
-    return AudioClips(pad_clips(audio, 4000), pad_clips(audio, 4000), torch.tensor([len(a) for a in audio]), clips)
+    return AudioClips.in_memory(audio, audio, clips)
 
 
 def makers(corpus: Path, clips: AudioClips, kinds=KINDS) -> tuple:
@@ -64,13 +64,12 @@ def makers(corpus: Path, clips: AudioClips, kinds=KINDS) -> tuple:
     )
 
 
-def broadband(count: int, seconds: float = 0.5, length: int | None = None) -> AudioClips:
+def broadband(count: int, seconds: float = 0.5) -> AudioClips:
     """Gaussian clean clips: energy at every frequency."""
     rng = np.random.default_rng(0)
     audio = [0.1 * rng.standard_normal(round(seconds * RATE)).astype(np.float32) for _ in range(count)]
     clips = tuple(Clip(f"{i % 3 + 1:02d}", i % 10, i // 10) for i in range(count))
-    padded = pad_clips(audio, length or len(audio[0]))
-    return AudioClips(padded, padded, torch.tensor([len(a) for a in audio]), clips)
+    return AudioClips.in_memory(audio, audio, clips)
 
 
 def task(clips: AudioClips, noise: tuple, **changes) -> AudioTask:
@@ -108,7 +107,7 @@ def test_a_mixture_draws_a_kind_per_clip_after_the_snr_and_hits_the_snr(corpus):
     for i, row in enumerate(rows.tolist()):
         rng = np.random.default_rng([0, 4, row])  # (train.seed, step + 1, row)
         length = int(clips.lengths[row])
-        clean = clips.clean[row, :length].double().numpy()
+        clean = clips.clean.clip(row).astype(np.float64)
         assert rng.uniform(-10.0, 5.0) == snrs[i]
         kind = int(rng.integers(len(KINDS)))
         drawn.add(kind)
@@ -144,11 +143,11 @@ def test_with_the_options_off_the_draws_are_the_single_kinds_as_before(kind, cor
     rows = torch.tensor([5, 0, 3])
     maker = makers(corpus, clips, [kind])
     default = task(clips, maker).batch(rows, 7, CPU, "fp32")
-    assert torch.equal(default[0], clips.clean[rows, : clips.lengths[rows].max()])
+    assert torch.equal(default[0], clips.clean.padded(rows))
     for i, row in enumerate(rows.tolist()):
         rng = np.random.default_rng([0, 8, row])
         length = int(clips.lengths[row])
-        clean = clips.clean[row, :length].double().numpy()
+        clean = clips.clean.clip(row).astype(np.float64)
         snr = rng.uniform(-10.0, 5.0)
         expected = clean + scale_to_snr(clean, maker[0](clips.clips[row], length, RATE, rng), snr)
         assert torch.equal(default[1][i, :length], torch.from_numpy(expected).float())
@@ -175,14 +174,14 @@ def test_band_limiting_removes_what_lies_above_the_drawn_rates_nyquist():
     clips = broadband(8)
     rows = torch.arange(8)
     clean = task(clips, white(), band_limit_probability=1.0, band_limit_rates=[8000]).fresh_noisy(rows, 0)[0]
-    for original, limited in zip(clips.clean.double().numpy(), clean.double().numpy(), strict=True):
+    for original, limited in zip(clips.clean.padded(rows).double().numpy(), clean.double().numpy(), strict=True):
         assert band_power(limited, 4100, RATE / 2) < 1e-4 * band_power(original, 4100, RATE / 2)
         assert band_power(limited, 0, 3500) == pytest.approx(band_power(original, 0, 3500), rel=0.02)
     # A rate at or above the clips' own leaves them, and so does a probability that is not drawn.
     same = task(clips, white(), band_limit_probability=1.0, band_limit_rates=[16000, 44100]).fresh_noisy(rows, 0)[0]
-    assert torch.equal(same, clips.clean)
+    assert torch.equal(same, clips.clean.padded(rows))
     some = task(clips, white(), band_limit_probability=0.5, band_limit_rates=[8000]).fresh_noisy(rows, 0)[0]
-    changed = [not torch.equal(a, b) for a, b in zip(some, clips.clean, strict=True)]
+    changed = [not torch.equal(a, b) for a, b in zip(some, clips.clean.padded(rows), strict=True)]
     assert any(changed) and not all(changed)
 
 
@@ -190,11 +189,11 @@ def test_level_and_tilt_change_the_target_as_drawn():
     clips = broadband(2, seconds=1.0)
     rows = torch.arange(2)
     louder, noisy, snrs = task(clips, white(), gain_db=[6.0, 6.0]).fresh_noisy(rows, 0)
-    torch.testing.assert_close(louder, clips.clean * 10 ** (6 / 20))
+    torch.testing.assert_close(louder, clips.clean.padded(rows) * 10 ** (6 / 20))
     for i in range(2):
         assert abs(snr_db(louder[i].double().numpy(), (noisy[i] - louder[i]).double().numpy()) - snrs[i]) < 0.1
     tilted = task(clips, white(), tilt_db_per_octave=[6.0, 6.0]).fresh_noisy(rows, 0)[0]
-    for original, audio in zip(clips.clean.double().numpy(), tilted.double().numpy(), strict=True):
+    for original, audio in zip(clips.clean.padded(rows).double().numpy(), tilted.double().numpy(), strict=True):
         # two octaves above the pivot: +12 dB; one below: -6 dB
         for centre, gain_db in ((4000, 12.0), (500, -6.0)):
             ratio = band_power(audio, centre * 0.9, centre * 1.1) / band_power(original, centre * 0.9, centre * 1.1)
@@ -211,9 +210,7 @@ def decay_time(audio: np.ndarray) -> float:
 def test_reverberation_lengthens_the_decay_to_the_drawn_rt60():
     click = np.zeros(RATE, np.float32)
     click[100] = 1.0
-    clips = AudioClips(
-        pad_clips([click] * 4, RATE), pad_clips([click] * 4, RATE), torch.full((4,), RATE), broadband(4).clips
-    )
+    clips = AudioClips.in_memory([click] * 4, [click] * 4, broadband(4).clips)
     rows = torch.arange(4)
     assert decay_time(click) < 0.01
     room = task(clips, white(), reverb_probability=1.0, reverb_rt60=[0.5, 0.5]).fresh_noisy(rows, 0)[0]

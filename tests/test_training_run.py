@@ -42,7 +42,8 @@ def data(tmp_path_factory) -> TrainingData:
     mix_corpus(raw, root / "noisy", noise_maker("white", raw, 1, raw), -8.0, 0, 1)
     assign_splits(find_clips(raw), ["03"], 0.5, "clip", 0).to_csv(root / "split.csv", index=False)
     build_feature_cache(raw, root / "noisy", root / "features", small_features().model_copy(update={"workers": 1}))
-    return TrainingData(raw=raw, noisy=root / "noisy", features=root / "features", split=root / "split.csv")
+    (root / "store").mkdir()
+    return TrainingData(raw, root / "noisy", root / "features", root / "split.csv", root / "store")
 
 
 def params(model: dict | None = None, **train) -> Params:

@@ -1,6 +1,6 @@
-"""The native track's training task: clean clips in memory as audio, noisy copies either the `mix`
-stage's (`fixed`) or mixed fresh for every clip of every batch (`fresh`), spectrograms made on
-the device, and the loss between what the model gives and what it should.
+"""The native track's training task: clean clips as audio, read a batch at a time from a store on disk
+(`store`), noisy copies either the `mix` stage's (`fixed`) or mixed fresh for every clip of every batch
+(`fresh`), spectrograms made on the device, and the loss between what the model gives and what it should.
 
 Fresh noise for a clip at a step comes from a generator seeded by (train.seed, step, clip
 row) alone, so a batch is the same whichever process makes it, and a resumed run draws the
@@ -8,7 +8,9 @@ noise an uninterrupted one would. The recording conditions (`conditions.recorded
 generator seeded by (train.seed, step, clip row, 1), so with them off the first draws exactly as before.
 """
 
+import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from ..errors import PipelineError
 from ..model.spectral import SpectralDenoiser
 from ..params import TrainParams
 from .conditions import recorded
+from .store import ClipStore, ClipStoreWriter
 
 _COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
 _COMPRESSION_FLOOR = 1e-8  # under the square root's power: keeps the gradient finite at zero magnitude
@@ -34,55 +37,50 @@ _CONDITIONS_STREAM = 1  # the last seed word of the recording conditions' genera
 
 @dataclass(frozen=True)
 class AudioClips:
-    """Clips at one sample rate, zero-padded to the longest: (N, samples) float32."""
+    """Clips at one sample rate: the clean ones and the mix stage's noisy copies, each in a `ClipStore`."""
 
-    clean: torch.Tensor
-    noisy: torch.Tensor  # the mix stage's copies
-    lengths: torch.Tensor  # (N,) samples of each clip before the padding
+    clean: ClipStore
+    noisy: ClipStore  # the mix stage's copies
     clips: tuple[Clip, ...]
+
+    @classmethod
+    def in_memory(cls, clean: list[np.ndarray], noisy: list[np.ndarray], clips: tuple[Clip, ...]) -> "AudioClips":
+        return cls(ClipStore.in_memory(clean), ClipStore.in_memory(noisy), clips)
 
     def __len__(self) -> int:
         return len(self.clips)
 
+    @cached_property
+    def lengths(self) -> torch.Tensor:
+        """(N,) samples of each clip."""
+        return torch.from_numpy(self.clean.lengths)
+
     def subset(self, rows: slice | torch.Tensor) -> "AudioClips":
-        picked = torch.arange(len(self))[rows]
-        return AudioClips(
-            self.clean[picked], self.noisy[picked], self.lengths[picked], tuple(self.clips[i] for i in picked)
-        )
+        picked = torch.arange(len(self))[rows].numpy()
+        return AudioClips(self.clean.subset(picked), self.noisy.subset(picked), tuple(self.clips[i] for i in picked))
 
 
-def pad_clips(clips: list[np.ndarray], length: int) -> torch.Tensor:
-    """Clips as rows of zeros-padded float32, `length` samples each."""
-    padded = np.zeros((len(clips), length), np.float32)
-    for row, audio in enumerate(clips):
-        padded[row, : len(audio)] = audio
-    return torch.from_numpy(padded)
-
-
-def load_audio_clips(
-    raw: Path, noisy: Path, split_file: Path, splits: tuple[str, ...], sample_rate: int
+def store_audio_clips(
+    raw: Path, noisy: Path, split_file: Path, splits: tuple[str, ...], sample_rate: int, folder: Path
 ) -> dict[str, AudioClips]:
-    """The clean and noisy clips of each named split at `sample_rate`, in memory, in the split file's order."""
-    split = read_split(split_file)
-    loaded = {}
+    """The clean and noisy clips of each named split at `sample_rate`, in the split file's order, written one at a
+    time to stores in a new folder inside `folder` (two files per split; tasks built side by side share nothing)."""
+    split, own = read_split(split_file), Path(tempfile.mkdtemp(prefix="clips-", dir=folder))
+    stored = {}
     for name in splits:
         rows = split[split.split == name]
         if rows.empty:
             raise PipelineError(f"{split_file}: no {name} clips")
-        clips = [parse_clip_path(Path(row.speaker) / f"{row.clip_id}.wav") for row in rows.itertuples()]
-        clean = [load_resampled(raw / clip.path, sample_rate)[0] for clip in clips]
-        mixed = [load_resampled(noisy / clip.path, sample_rate)[0] for clip in clips]
-        for clip, a, b in zip(clips, clean, mixed, strict=True):
-            if len(a) != len(b):
+        clips = tuple(parse_clip_path(Path(row.speaker) / f"{row.clip_id}.wav") for row in rows.itertuples())
+        clean, mixed = ClipStoreWriter(own / f"{name}-clean.f32"), ClipStoreWriter(own / f"{name}-noisy.f32")
+        for clip in clips:
+            audio, noisy_audio = (load_resampled(root / clip.path, sample_rate)[0] for root in (raw, noisy))
+            if len(audio) != len(noisy_audio):
                 raise PipelineError(f"{noisy / clip.path}: does not match its clean clip (length or sample rate)")
-        loaded[name] = (clips, clean, mixed)
-    longest = max(len(audio) for _, clean, _ in loaded.values() for audio in clean)
-    return {
-        name: AudioClips(
-            pad_clips(clean, longest), pad_clips(mixed, longest), torch.tensor([len(a) for a in clean]), tuple(clips)
-        )
-        for name, (clips, clean, mixed) in loaded.items()
-    }
+            clean.append(audio)
+            mixed.append(noisy_audio)
+        stored[name] = AudioClips(clean.finish(), mixed.finish(), clips)
+    return stored
 
 
 def _clip_means(errors: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
@@ -144,7 +142,8 @@ class AudioTask:
     @property
     def tensors(self) -> list[torch.Tensor]:
         """What a resume point's fingerprint covers: the clips, and the mix stage's copies where they are the input."""
-        return [self.clips.clean, self.clips.lengths] + ([] if self.noise else [self.clips.noisy])
+        clips = self.clips
+        return [clips.clean.digest(), clips.lengths] + ([] if self.noise else [clips.noisy.digest()])
 
     def share(self, rank: int, size: int) -> "AudioTask":
         return AudioTask(self.clips.subset(slice(rank, None, size)), self.denoiser, self.params, self.sample_rate)
@@ -155,7 +154,7 @@ class AudioTask:
         (dB, over the clip as recorded)."""
         low, high = self.params.snr_db
         conditions = bool(self.params.recording_conditions())
-        clean_rows = self.clips.clean[rows].clone()
+        clean_rows = self.clips.clean.padded(rows)
         noisy = clean_rows.clone()
         snrs = np.empty(len(rows))
         for i, row in enumerate(rows.tolist()):
@@ -182,19 +181,22 @@ class AudioTask:
     def batch(
         self, rows: torch.Tensor, step: int, device: torch.device, precision: str, extent: int | None = None
     ) -> tuple[torch.Tensor, ...]:
-        """(clean, noisy, lengths) of `rows`, cut to `extent` samples (default: `self.extent(rows)`): the
-        padding to the longest clip of the whole set would otherwise be most of a batch's frames."""
-        extent = self.extent(rows) if extent is None else extent
+        """(clean, noisy, lengths) of `rows`, padded with zeros or cut to `extent` samples (default: the longest
+        of them, `self.extent(rows)`)."""
         clean, noisy = (
-            self.fresh_noisy(rows, step)[:2] if self.noise else (self.clips.clean[rows], self.clips.noisy[rows])
+            self.fresh_noisy(rows, step)[:2]
+            if self.noise
+            else (self.clips.clean.padded(rows), self.clips.noisy.padded(rows))
         )
-        return clean[:, :extent].to(device), noisy[:, :extent].to(device), self.clips.lengths[rows].to(device)
+        if extent is not None:
+            clean, noisy = (torch.nn.functional.pad(audio, (0, extent - audio.shape[-1])) for audio in (clean, noisy))
+        return clean.to(device), noisy.to(device), self.clips.lengths[rows].to(device)
 
     def training_inputs(self) -> list[torch.Tensor]:
         """Noisy mel power of up to 256 training clips, unpadded, as the model will see them (for the
         dataset normalisation): the mix stage's copies, or fresh noise from a step no batch uses."""
         rows = torch.arange(min(len(self), _FIT_CLIPS))
-        noisy = self.fresh_noisy(rows, _FIT_STEP)[1] if self.noise else self.clips.noisy[rows]
+        noisy = self.fresh_noisy(rows, _FIT_STEP)[1] if self.noise else self.clips.noisy.padded(rows)
         lengths = self.clips.lengths[rows].tolist()
         return [self._mel(audio[None, :length]) for audio, length in zip(noisy, lengths, strict=True)]
 
@@ -258,9 +260,10 @@ class AudioTask:
         return total, count
 
     def identity_loss(self) -> float:
-        """The loss of taking the noisy input as the output (a gain of 1 everywhere)."""
+        """The loss of taking the noisy input as the output (a gain of 1 everywhere), in batches of
+        `params.batch_size` as validation takes them (the whole set at once would hold all its spectra)."""
         device = self.denoiser.db_mean.device
-        total, count = self.error(_Identity(self.denoiser), len(self), device, "fp32")
+        total, count = self.error(_Identity(self.denoiser), self.params.batch_size, device, "fp32")
         return total / count
 
 

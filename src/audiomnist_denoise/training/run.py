@@ -13,7 +13,7 @@ from torch import nn
 from ..data.noise import noise_maker
 from ..model.spectral import new_network
 from ..params import Params
-from .audio_task import AudioTask, load_audio_clips
+from .audio_task import AudioTask, store_audio_clips
 from .distributed import World, broadcast
 from .loop import Saver, Trainer, TrainResult
 from .resume import ResumePoint
@@ -34,6 +34,7 @@ class TrainingData:
     noisy: Path  # the mix stage's noisy copies
     features: Path  # the feature cache: the resized track's images
     split: Path  # which clips are train and val
+    store: Path  # an empty scratch folder the native track's clips are stored in as training reads them
 
 
 def build_tasks(params: Params, model: nn.Module, data: TrainingData) -> tuple[Task, Task]:
@@ -43,7 +44,7 @@ def build_tasks(params: Params, model: nn.Module, data: TrainingData) -> tuple[T
         pairs = load_pairs(data.features, data.split, ("train", "val"))
         return pairs["train"], pairs["val"]
     rate = params.features.sample_rate
-    clips = load_audio_clips(data.raw, data.noisy, data.split, ("train", "val"), rate)
+    clips = store_audio_clips(data.raw, data.noisy, data.split, ("train", "val"), rate, data.store)
     noise, fresh = params.noise, ()
     if params.train.noise == "fresh":
         # babble of the training clips alone: no validation or test clip's speech is ever trained on
