@@ -36,7 +36,7 @@ def main() -> str:
     params = load_params()
     settings, features, noise = params.evaluate, params.features, params.noise
     rate, device = features.sample_rate, resolve_device(settings.device, "evaluate.device")
-    table = evaluated_clips(read_index(FEATURES), FEATURES, SPLIT, RAW, settings.age_bands)
+    table = evaluated_clips(read_index(FEATURES), FEATURES, SPLIT, RAW, settings.age_bands, settings.test_reps)
     sets = {
         EVALUATE_REFERENCES: held_out_set(table[table.split == "test"].reset_index(drop=True), RAW, NOISY, rate),
         CONDITION_REFERENCES["test"]: held_out_conditions(RAW, SPLIT, noise, settings, rate).mixes,

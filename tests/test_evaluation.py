@@ -18,6 +18,7 @@ from torch import nn
 from audiomnist_denoise.audio.spectral import si_sdr
 from audiomnist_denoise.data.corpus import META_FILE, clean_metadata
 from audiomnist_denoise.errors import PipelineError
+from audiomnist_denoise.evaluation.clip_sets import evaluated_clips
 from audiomnist_denoise.evaluation.metrics import STOI_RATE, at_stoi_rate, stoi_concatenated
 from audiomnist_denoise.evaluation.spectrogram_mse import (
     CLIP_COLUMNS,
@@ -206,6 +207,20 @@ def test_clip_table_keeps_val_and_test_clips_with_their_feature_rows_and_speaker
     assert by_speaker.gender.to_dict() == {"01": "male", "02": "female", "03": "male", "04": "female"}
     assert by_speaker.accent.to_dict() == {"01": "german", "02": "english", "03": "german", "04": "american"}
     assert by_speaker.age_band.astype(str).to_dict() == {"01": "30-39", "02": "<25", "03": "unknown", "04": "40+"}
+
+
+@pytest.mark.parametrize("test_reps", [1, None])
+def test_the_evaluated_test_set_is_each_speakers_lowest_repetitions_and_every_val_clip(test_reps, tmp_path):
+    index, split, _ = corpus_tables()
+    split.to_csv(tmp_path / "split.csv", index=False)
+    (tmp_path / META_FILE).write_text(json.dumps(metadata_entries()))
+    table = evaluated_clips(index, tmp_path, tmp_path / "split.csv", tmp_path, [25], test_reps)
+    test = table[table.split == "test"]
+    reps = {int(clip_id.rsplit("_", 1)[1]) for clip_id in test.clip_id}
+    assert reps == ({0} if test_reps == 1 else {0, 1})
+    assert len(test) == 2 * len(DIGITS) * len(reps)  # every digit of both test speakers
+    assert (table.split == "val").sum() == (split.split == "val").sum()
+    assert (index.clip_id.to_numpy()[table.row] == table.clip_id).all()
 
 
 def test_no_test_clips_is_an_error_naming_the_split():

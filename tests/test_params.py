@@ -96,7 +96,7 @@ CONDITIONS_ONLY = {"evaluate.noise_kinds", "evaluate.sweep_kinds", "evaluate.snr
         ("featurize", ["features"], set()),
         ("train", ["features", "noise", "model", "train"], {"noise.snr_db", "noise.seed"}),
         ("evaluate", ["noise", "evaluate"], {"noise.seed", "noise.babble_talkers", "noise.dir"} | CONDITIONS_ONLY),
-        ("conditions", ["noise", "evaluate"], {"noise.kind", "evaluate.age_bands"}),
+        ("conditions", ["noise", "evaluate"], {"noise.kind", "evaluate.age_bands", "evaluate.test_reps"}),
         ("samples", ["samples"], set()),
         ("natural", ["natural"], set()),
     ],

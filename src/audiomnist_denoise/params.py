@@ -325,6 +325,11 @@ class EvaluateParams(Section):
         min_length=1,
         description="SNRs in dB of the sweep; its noise has the `noise` section's seed, talkers and files",
     )
+    test_reps: int | None = Field(
+        ge=1,
+        description="repetitions of each digit per test speaker that stages `references` and `evaluate` score, the "
+        "lowest-numbered: the test set's size does not grow with `data.tts.reps`; `null`: all",
+    )
     sweep_reps: int = Field(
         ge=1,
         description="repetitions of each digit per test speaker in every condition of stage `conditions`, the "

@@ -36,17 +36,26 @@ class ClipSet:
     positions: list[int] | None = None
 
 
-def evaluated_clips(index: pd.DataFrame, features: Path, split: Path, raw: Path, age_bands: list[int]) -> pd.DataFrame:
-    """`spectrogram_mse.clip_table` of the feature cache's `index` (from `features`), the split and the metadata."""
-    return clip_table(
+def evaluated_clips(
+    index: pd.DataFrame, features: Path, split: Path, raw: Path, age_bands: list[int], test_reps: int | None
+) -> pd.DataFrame:
+    """`spectrogram_mse.clip_table` of the feature cache's `index` (from `features`), the split and the metadata,
+    its test clips each test speaker's `test_reps` lowest repetitions of every digit (`None`: all): a test set
+    that stays the same size however many repetitions the corpus holds."""
+    clips = read_split(split)
+    table = clip_table(
         index,
-        read_split(split),
+        clips,
         load_metadata(raw),
         age_bands,
         index_source=str(features / INDEX_FILE),
         split_source=str(split),
         metadata_source=str(raw / META_FILE),
     )
+    if test_reps is None:
+        return table
+    kept = {clip.id for clip in lowest_reps(clips, "test", test_reps)}
+    return table[(table.split != "test") | table.clip_id.isin(kept)].reset_index(drop=True)
 
 
 def held_out_set(test: pd.DataFrame, raw: Path, noisy: Path, rate: int) -> ClipSet:

@@ -70,7 +70,7 @@ def evaluate_held_out(
     """`model` (trained on `features`) on the feature `cache`'s val and test clips of `split`, with the clean and
     noisy audio of `raw` and `noisy` and the model-free methods' scores saved in `references`."""
     clean_images, noisy_images, index = open_features(cache)
-    table = evaluated_clips(index, cache, split, raw, settings.age_bands)
+    table = evaluated_clips(index, cache, split, raw, settings.age_bands, settings.test_reps)
     test = table[table.split == "test"].reset_index(drop=True)
     quality, estimates = model_quality(
         model, held_out_set(test, raw, noisy, features.sample_rate), references, features, settings, device
