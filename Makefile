@@ -31,6 +31,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes $(call torch_index,$(BIN)/python) -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@echo "compiling librosa's numba kernels into the environment's cache (once; the first stage would wait for it)"
+	$(BIN)/python -c "import librosa; librosa.resample(librosa.tone(440, sr=8000, length=800), orig_sr=8000, target_sr=16000)"
 	touch $@
 
 # Run after changing pyproject.toml's dependencies; pins already in the lock are kept where they still fit.
