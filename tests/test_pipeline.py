@@ -69,6 +69,7 @@ def new_project(project: Path) -> Path:
         samples__count=2,
         samples__griffin_lim_iters=4,
         evaluate__griffin_lim_iters=4,
+        evaluate__test_reps=1,  # 10 test clips are scored, not the speaker's 20
         evaluate__snr_sweep=[0, 5],
         evaluate__noise_kinds=["white", "pink"],  # babble of the test speakers needs two of them
         evaluate__sweep_kinds=["white"],
@@ -172,10 +173,11 @@ def test_bad_params_stop_the_stage_with_one_line(project):
 
 
 def test_repro_with_a_local_audiomnist_copy(project, tmp_path):
-    """Any folder in the AudioMNIST layout works, at its own sample rate."""
+    """Any folder in the AudioMNIST layout works, at its own sample rate, through the stages that read it (the
+    later ones read only their outputs, as on the synthetic corpus)."""
     copy = make_corpus(tmp_path / "AudioMNIST" / "data", speakers=("01", "05", "06"), reps=5, rate=22050)
     set_params(project, data__source="audiomnist", data__audiomnist_dir=str(copy.parent))
-    result = run(project, "dvc", "repro")
+    result = run(project, "dvc", "repro", "mix", "split", "featurize")
     assert "150 AudioMNIST clips of 3 speakers" in result.stdout + result.stderr
     raw = project / "data" / "raw"
     for clean in copy.rglob("*.wav"):
