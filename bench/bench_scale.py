@@ -64,11 +64,20 @@ def scratch_copy(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def set_params(params_file: Path, reps: int, epochs: int) -> int:
-    """Writes the size's params; returns its number of clips."""
+def set_params(params_file: Path, reps: int, epochs: int, changes: list[str]) -> int:
+    """Writes the size's params, with `changes` (dotted key=YAML value) on top; returns its number of clips."""
     params = yaml.safe_load(params_file.read_text())
     params["data"]["tts"]["reps"] = reps
     params["train"]["epochs"] = epochs
+    for change in changes:
+        key, _, value = change.partition("=")
+        *sections, leaf = key.split(".")
+        section = params
+        for name in sections:
+            section = section[name]
+        if leaf not in section:
+            raise SystemExit(f"bench_scale: --set {change}: params.yaml has no {key}")
+        section[leaf] = yaml.safe_load(value)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     return params["data"]["tts"]["speakers"] * reps * DIGITS
 
@@ -101,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, nargs="+", default=[10, 20, 38])
     parser.add_argument("--train-epochs", type=int, default=1)
+    parser.add_argument("--set", nargs="*", default=[], help="params for every size, e.g. split.val_fraction=0.17")
     parser.add_argument("--keep", type=Path, help="a folder to keep each size's copy and logs in")
     parser.add_argument(
         "--only",
@@ -122,14 +132,15 @@ def main() -> None:
             if not args.only:
                 shutil.rmtree(copy, ignore_errors=True)
             scratch_copy(copy)
-            sizes.append(set_params(copy / "params.yaml", reps, args.train_epochs))
+            sizes.append(set_params(copy / "params.yaml", reps, args.train_epochs, args.set))
             for name in order:
                 taken, peak = run_stage(stages[name]["cmd"], copy, copy / f"{name}.log")
                 seconds[name].append(taken)
                 memory[name].append(peak)
                 print(f"{sizes[-1]} clips: {name} {taken:.1f} s, {peak:.0f} MiB", file=sys.stderr, flush=True)
     header = " | ".join(f"{size:,} clips" for size in sizes)
-    print(f"train.epochs {args.train_epochs}; data.tts.reps {', '.join(map(str, args.reps))}\n")
+    changes = "".join(f"; {change}" for change in args.set)
+    print(f"train.epochs {args.train_epochs}; data.tts.reps {', '.join(map(str, args.reps))}{changes}\n")
     print(f"| stage | seconds: {header} | k | peak MiB: {header} |")
     print("|---|" + "---|" * (2 * len(sizes) + 1))
     for name in order:

@@ -2,7 +2,7 @@
 
 With train.nproc above 1 the stage reruns itself under torchrun as that many processes (`distributed`); only rank 0
 logs and writes. An interrupted run leaves a resume point in checkpoints/ (`resume`; git-ignored, not a DVC output).
-The native track's clips are stored for the run in a temporary folder (`store`), removed when it ends."""
+The native track's clips are stored for the run in a folder of data/stores (`store`), removed when it ends."""
 
 import logging
 import sys
@@ -13,7 +13,7 @@ from _stage import run
 from tqdm import tqdm
 
 from audiomnist_denoise.devices import resolve_device
-from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, NOISY, RAW, RESUME_POINT, SPLIT
+from audiomnist_denoise.layout import FEATURES, LIVE, MODEL, NOISY, RAW, RESUME_POINT, SPLIT, TRAINING_STORES
 from audiomnist_denoise.model.checkpoint import save_checkpoint
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.training.distributed import World, launched_by_torchrun, process_group, relaunch_under_torchrun
@@ -28,9 +28,10 @@ def main() -> str:
         relaunch_under_torchrun(params.train.nproc)
         return f"trained by {params.train.nproc} processes under torchrun"
     world, resume_point = World.from_env(), ResumePoint(RESUME_POINT)
+    TRAINING_STORES.mkdir(parents=True, exist_ok=True)
     with (
         process_group(world, resolve_device(params.train.device, "train.device")) as device,
-        tempfile.TemporaryDirectory(prefix="audiomnist-train-") as store,
+        tempfile.TemporaryDirectory(prefix="train-", dir=TRAINING_STORES) as store,
     ):
         data = TrainingData(RAW, NOISY, FEATURES, SPLIT, Path(store))
         trainer, why = resumed_trainer(params, data, world, device, resume_point)

@@ -11,6 +11,7 @@ FEATURES = Path("data/features")
 DOWNLOADS = Path("data/downloads")  # outside every output: a download survives reruns
 MODEL = Path("models/unet.pt")
 RESUME_POINT = Path("checkpoints/train.pt")  # not a DVC output: DVC deletes a stage's outputs before it runs
+TRAINING_STORES = Path("data/stores")  # not a DVC output: the train stage's clips while it runs (on disk, not /tmp)
 LIVE = Path("dvclive")
 TRAINING_METRICS = LIVE / "metrics.json"
 LOSS_CURVES = LIVE / "plots" / "metrics"
