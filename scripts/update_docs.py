@@ -181,7 +181,7 @@ def harm_sentence(metrics: dict) -> str:
     if not metrics["harm"]:
         return (
             f"The default method (`{DEFAULT_METHOD}`) is at or above the noisy input's {' and '.join(names)} in "
-            "every condition."
+            "every condition, to the 3 decimals shown."
         )
     listed = "\n".join(f"- {found}" for found in metrics["harm"])
     return f"The default method (`{DEFAULT_METHOD}`) is below the noisy input's {' or '.join(names)} in:\n\n{listed}"
@@ -230,6 +230,11 @@ def training_sentence(params: dict) -> str:
     if train["noise"] != "fresh":
         return f"The default model trains on the `mix` stage's noisy copies ({noise['kind']}, {noise['snr_db']:g} dB)."
     kinds = train["noise_kinds"] or [noise["kind"]]
+    if train.get("noise_weights"):
+        shares = dict.fromkeys(kinds, 0.0)
+        for kind, weight in zip(kinds, train["noise_weights"], strict=True):
+            shares[kind] += weight / sum(train["noise_weights"])
+        kinds = [f"{kind} ({share:.0%})" for kind, share in shares.items()]
     told = [
         f"fresh noise, one kind drawn per clip of {_listed(kinds, 'or')},"
         if len(kinds) > 1
@@ -249,7 +254,15 @@ def training_sentence(params: dict) -> str:
             f"{train['reverb_probability']:.0%} in a synthetic room of RT60 {_range(train['reverb_rt60'], 's')}"
         )
     clips = f"the clips of the training speakers{', ' + _listed(recorded) if recorded else ''}"
-    return f"The default model trains on {clips}, with {' '.join(told)}."
+    kept = train.get("babble_kept_db")
+    target = ""
+    if "babble" in (train["noise_kinds"] or [noise["kind"]]) and kept is not None:
+        target = (
+            "; babble stays whole in the target, so the model learns to pass other voices through"
+            if kept == 0
+            else f"; {-kept:g} dB of babble is taken out of the target, no more"
+        )
+    return f"The default model trains on {clips}, with {' '.join(told)}{target}."
 
 
 def readme_conditions(files: Files) -> str:

@@ -156,6 +156,7 @@ def train_params(**changes) -> TrainParams:
         noise="fixed",
         snr_db=[-12.0, 6.0],
         noise_kinds=None,
+        noise_weights=None,
         band_limit_probability=0.0,
         band_limit_rates=[8000, 16000, 22050, 44100],
         gain_db=[0.0, 0.0],

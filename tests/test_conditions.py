@@ -169,3 +169,13 @@ def test_the_no_harm_list_names_each_condition_where_the_default_is_below_the_no
     assert len(metrics["harm"]) == 4 and metrics["harm"][2].startswith("natural voices, white -8 dB")
     even = pd.DataFrame({"stoi": [0.5, 0.5], "pesq": [1.2, 1.2]}, index=["noisy", "unet_mask"])
     assert harm(even, "anywhere") == []  # at the noisy input's is no harm
+
+
+def test_the_no_harm_list_ignores_what_the_tables_cannot_show_and_names_what_they_can():
+    passed_through = pd.DataFrame({"stoi": [0.480645, 0.4806447], "pesq": [1.03495, 1.0349], "si_sdr": [-8.0, -8.0]})
+    assert harm(passed_through.set_axis(["noisy", "unet_mask"]), "babble") == []  # a pass-through's float rounding
+    below = pd.DataFrame({"stoi": [0.4810, 0.4804], "pesq": [1.0350, 1.0340]}, index=["noisy", "unet_mask"])
+    assert harm(below, "babble") == [
+        "babble: unet_mask STOI 0.480 < noisy 0.481",
+        "babble: unet_mask PESQ 1.034 < noisy 1.035",
+    ]

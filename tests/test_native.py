@@ -273,14 +273,20 @@ def test_the_complex_weight_takes_its_share_of_the_error_on_the_phase():
     magnitude = task.frontend.stft(clean).abs()
     audible = magnitude > 1e-3  # where the phase is defined
 
-    def errors(weight: float, noisy: torch.Tensor) -> torch.Tensor:
-        task = fresh_task(tone_clips(4), complex_weight=weight)
+    def errors(weight: float, noisy: torch.Tensor, **changes) -> torch.Tensor:
+        task = fresh_task(tone_clips(4), complex_weight=weight, **changes)
         return task._errors(identity, (clean, noisy, lengths), "fp32")[0][audible]
 
     # upside down, the magnitudes agree but the compressed complex spectra lie twice the magnitude apart
     torch.testing.assert_close(errors(0.0, -clean), torch.zeros(int(audible.sum())), atol=1e-6, rtol=0)
     torch.testing.assert_close(errors(1.0, -clean), (2 * compress(magnitude[audible])).square())
     torch.testing.assert_close(errors(0.25, -clean), 0.25 * errors(1.0, -clean))
+    # the speech weight applies to the magnitude's share alone: all of it on the complex spectra leaves none
+    torch.testing.assert_close(errors(1.0, -clean, speech_loss_weight=5.0), errors(1.0, -clean))
+    halves = errors(0.5, 0.5 * clean, speech_loss_weight=5.0)  # half the speech taken away, in phase
+    torch.testing.assert_close(
+        halves, 0.5 * errors(0.0, 0.5 * clean, speech_loss_weight=5.0) + 0.5 * errors(1.0, 0.5 * clean)
+    )
     # in phase, the complex error is the magnitude error
     assert errors(0.0, 2 * clean).min() > 0
     torch.testing.assert_close(errors(1.0, 2 * clean), errors(0.0, 2 * clean))

@@ -117,6 +117,20 @@ def test_a_mixture_draws_a_kind_per_clip_after_the_snr_and_hits_the_snr(corpus):
     assert len(drawn) > 2
 
 
+def test_noise_weights_set_each_kinds_share_of_the_draws(corpus):
+    clips = training_clips(corpus)
+    rows = torch.arange(len(clips))  # 9 clips at 20 steps: 180 draws
+    mixed = makers(corpus, clips, ["white", "babble"])
+
+    def babble_share(weights):  # babble kept whole in the target: exactly the clips whose target is their input
+        run = task(clips, mixed, noise_kinds=["white", "babble"], noise_weights=weights, babble_kept_db=0.0)
+        drawn = [run.fresh_noisy(rows, step) for step in range(20)]
+        return np.mean([bool(torch.equal(c[i], n[i])) for c, n, _ in drawn for i in range(len(rows))])
+
+    assert babble_share([1.0, 0.0]) == 0.0 and babble_share([0.0, 2.0]) == 1.0
+    assert 0.1 < babble_share([3.0, 1.0]) < 0.4  # a quarter of the draws
+
+
 def test_training_babble_is_made_of_the_training_speakers_only(corpus):
     clips = training_clips(corpus)
     rows = torch.arange(len(clips))
@@ -221,14 +235,25 @@ def test_reverberation_lengthens_the_decay_to_the_drawn_rt60():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"noise": "fixed", "noise_kinds": ["pink"]}, r"train.noise_kinds \['pink'\] needs train.noise fresh"),
         (
-            {"noise": "fixed", "noise_kinds": None, "band_limit_probability": 0.0, "gain_db": [0.0, 0.0]}
+            {"noise": "fixed", "noise_kinds": ["pink"], "noise_weights": None},
+            r"train.noise_kinds \['pink'\] needs train.noise fresh",
+        ),
+        (
+            {"noise": "fixed", "noise_kinds": None, "noise_weights": None, "band_limit_probability": 0.0}
+            | {"gain_db": [0.0, 0.0]}
             | {"tilt_db_per_octave": [0.0, 0.0], "reverb_probability": 0.5},
             "train.reverb_probability 0.5 needs train.noise fresh",
         ),
         ({"gain_db": [3.0, -3.0]}, r"train.gain_db \[3.0, -3.0\] must be \[low, high\]"),
-        ({"noise_kinds": ["hum"]}, "train.noise_kinds.0: Input should be 'white'"),
+        ({"noise_kinds": ["hum"], "noise_weights": None}, "train.noise_kinds.0: Input should be 'white'"),
+        (
+            {"noise_kinds": ["white", "pink"], "noise_weights": [1.0]},
+            r"train.noise_weights \[1.0\] needs one weight per kind of train.noise_kinds \(2\), not all zero",
+        ),
+        ({"noise_kinds": ["white"], "noise_weights": [0.0]}, r"train.noise_weights \[0.0\] needs one weight"),
+        ({"noise_kinds": None, "noise_weights": [1.0]}, r"needs one weight per kind of train.noise_kinds \(0\)"),
+        ({"noise_kinds": ["white"], "noise_weights": [-1.0]}, "train.noise_weights.0: Input should be greater"),
     ],
 )
 def test_params_refuse_options_that_cannot_apply(changes, message):

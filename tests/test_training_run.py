@@ -79,12 +79,12 @@ def test_the_native_track_trains_on_audio_with_fresh_noise_and_fits_the_normalis
 
 
 def test_training_noise_of_several_kinds_takes_its_babble_from_the_training_clips_alone(data, tmp_path):
-    run = params(noise_kinds=["white", "babble"])
+    run = params(noise_kinds=["white", "babble"], noise_weights=None)
     train, val = build_tasks(run, new_network(run.model, run.features, 0), data)
     assert [maker.kind for maker in train.noise] == ["white", "babble"]
     assert train.noise[1].others == train.clips.clips  # no val or test clip (speaker 03 is the test set)
     assert not set(train.noise[1].others) & set(val.clips.clips)
-    files = params(noise_kinds=["white", "files"])
+    files = params(noise_kinds=["white", "files"], noise_weights=None)
     files = files.model_copy(update={"noise": files.noise.model_copy(update={"dir": str(tmp_path)})})  # no recordings
     with pytest.raises(PipelineError, match="train.noise_kinds files needs some"):
         build_tasks(files, new_network(files.model, files.features, 0), data)

@@ -156,7 +156,8 @@ def test_each_set_has_a_table_per_metric_of_every_method_under_each_noise_kind(t
     assert "| `unet_mask` | " + " | ".join(["**2.250**"] * 5) + " |" in tables[6]  # STOI, natural voices
     assert all(table.count("\n| `") == len(METHODS) for table in tables)
     assert section.strip().endswith(
-        "The default method (`unet_mask`) is at or above the noisy input's STOI and PESQ in every condition."
+        "The default method (`unet_mask`) is at or above the noisy input's STOI and PESQ in every condition, "
+        "to the 3 decimals shown."
     )
 
 

@@ -231,8 +231,12 @@ class TrainParams(Section):
     )
     noise_kinds: list[NoiseKind] | None = Field(
         min_length=1,
-        description="fresh noise's kinds, one drawn uniformly for each clip at each step (`babble`: of the training "
-        "clips' speakers only; `files`: needs recordings in `noise.dir`); `null`: `noise.kind` alone",
+        description="fresh noise's kinds, one drawn for each clip at each step by `noise_weights` (`babble`: of the "
+        "training clips' speakers only; `files`: needs recordings in `noise.dir`); `null`: `noise.kind` alone",
+    )
+    noise_weights: list[Annotated[float, Field(ge=0)]] | None = Field(
+        description="each of `noise_kinds`' share of the draws, in its order (normalised to sum to 1); `null`: equal "
+        "shares",
     )
     band_limit_probability: Probability = Field(
         description="the chance that a clip is band-limited as if recorded at a lower rate: resampled (soxr) down to "
@@ -421,6 +425,13 @@ class Params(Section):
             low, high = getattr(train, key)
             if low > high:
                 raise ValueError(f"train.{key} {[low, high]} must be [low, high]")
+        if train.noise_weights is not None:
+            kinds = len(train.noise_kinds or [])
+            if len(train.noise_weights) != kinds or not sum(train.noise_weights) > 0:
+                raise ValueError(
+                    f"train.noise_weights {train.noise_weights} needs one weight per kind of train.noise_kinds "
+                    f"({kinds}), not all zero"
+                )
         fresh_only = (["noise_kinds"] if train.noise_kinds else []) + train.recording_conditions()
         if train.noise == "fixed" and fresh_only:
             key = fresh_only[0]

@@ -10,6 +10,10 @@ from .spectrogram_mse import rounded
 from .speech import Quality, method_means
 
 HARM_METRICS = ("stoi", "pesq")  # where the default method must not fall below the noisy input
+# What counts as below: more than half a unit of the digit the tables print (0.0005 at 3 decimals). A model that
+# passes a condition through unchanged scores the noisy input's value up to the float rounding of its STFT round
+# trip, a millionth either way, which no table shows and no listener hears.
+HARM_RESOLUTION = {metric: 0.5 * 10.0 ** -int(QUALITY[metric][1][1:-1]) for metric in HARM_METRICS}
 MEAN_KIND = "mean"  # the key of the mean over the noise kinds
 SET_NAMES = {"test": "test speakers", "natural": "natural voices"}  # the sets of clips, as the harm list names them
 
@@ -52,13 +56,13 @@ def kind_metrics(means: pd.DataFrame, conditions: tuple[Condition, ...]) -> dict
 
 
 def harm(table: pd.DataFrame, where: str) -> list[str]:
-    """Where DEFAULT_METHOD's STOI or PESQ is below the noisy input's in `table` (one row per method, a column per
-    metric), in words: `where`, the metric and both values."""
+    """Where DEFAULT_METHOD's STOI or PESQ is below the noisy input's by more than HARM_RESOLUTION in `table` (one
+    row per method, a column per metric), in words: `where`, the metric and both values."""
     found = []
     for metric in HARM_METRICS:
         name, form = QUALITY[metric]
         ours, noisy = table.loc[DEFAULT_METHOD, metric], table.loc["noisy", metric]
-        if ours < noisy:
+        if ours < noisy - HARM_RESOLUTION[metric]:
             found.append(f"{where}: {DEFAULT_METHOD} {name} {ours:{form}} < noisy {noisy:{form}}")
     return found
 

@@ -226,7 +226,8 @@ def _harm_list(path: Path) -> str:
     names = [QUALITY[metric][0] for metric in HARM_METRICS]
     default = f"The default method (<code>{DEFAULT_METHOD}</code>)"
     if not harm:
-        verdict = f"{default} is at or above the noisy input's {' and '.join(names)} in every condition."
+        both = " and ".join(names)
+        verdict = f"{default} is at or above the noisy input's {both} in every condition, to the 3 decimals shown."
         return f'<p class="harm">{verdict}</p>{_source_line(path)}'
     items = "".join(f"<li>{html.escape(str(found))}</li>" for found in harm)
     verdict = f"{default} is below the noisy input's {' or '.join(names)} in:"

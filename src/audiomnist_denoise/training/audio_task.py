@@ -93,16 +93,21 @@ def compress(magnitude: torch.Tensor) -> torch.Tensor:
     return (magnitude.square() + _COMPRESSION_FLOOR) ** (_COMPRESSION / 2)
 
 
-def _complex_errors(
-    denoised: torch.Tensor, target: torch.Tensor, noisy_spectrum: torch.Tensor, clean_spectrum: torch.Tensor
+def _phase_costs(
+    target: torch.Tensor,
+    noisy_spectrum: torch.Tensor,
+    clean_spectrum: torch.Tensor,
+    noisy_magnitude: torch.Tensor,
+    clean_magnitude: torch.Tensor,
 ) -> torch.Tensor:
-    """Each bin's squared distance between the compressed complex spectra, |a e^(ip) - b e^(iq)|^2 = a^2 + b^2 -
-    2ab cos(p - q), for the compressed magnitudes a (`denoised`) and b (`target`). A real gain keeps the noisy
-    phase p, so the cosine is the noisy and clean spectra's, taken without a gradient."""
+    """What each bin's phase adds to the squared distance between the compressed complex spectra, per unit of
+    the denoised compressed magnitude a: |a e^(ip) - b e^(iq)|^2 = (a - b)^2 + a * 2b(1 - cos(p - q)) for the
+    target's b (`target`). A real gain keeps the noisy phase p, so the cost is the noisy and clean spectra's
+    alone, taken once per batch without a gradient; the loss then adds one product to the magnitude's error."""
     with torch.no_grad():
-        product = noisy_spectrum * clean_spectrum.conj()
-        cosine = product.real / product.abs().clamp_min(_COMPRESSION_FLOOR)
-    return denoised.square() + target.square() - 2 * denoised * target * cosine
+        inner = (noisy_spectrum * clean_spectrum.conj()).real
+        cosine = inner / (noisy_magnitude * clean_magnitude).clamp_min(_COMPRESSION_FLOOR)
+        return 2 * target * (1 - cosine)
 
 
 class AudioTask:
@@ -167,12 +172,19 @@ class AudioTask:
                 clean_rows[i, :length] = torch.from_numpy(recorded(audio, self.sample_rate, self.params, own))
             clean = clean_rows[i, :length].double().numpy()  # as float32, as the target is
             snrs[i] = rng.uniform(low, high)
-            maker = self.noise[int(rng.integers(len(self.noise)))] if len(self.noise) > 1 else self.noise[0]
+            maker = self.noise[self.noise_index(rng)] if len(self.noise) > 1 else self.noise[0]
             noise = scale_to_snr(clean, maker(self.clips.clips[row], length, self.sample_rate, rng), snrs[i])
             noisy[i, :length] = torch.from_numpy(clean + noise)
             if maker.kind == "babble" and self.params.babble_kept_db is not None:
                 clean_rows[i, :length] = torch.from_numpy(clean + noise * 10 ** (self.params.babble_kept_db / 20))
         return clean_rows, noisy, snrs
+
+    def noise_index(self, rng: np.random.Generator) -> int:
+        """Which of the noise makers a clip's draw picks: uniformly, or by `noise_weights` where set."""
+        weights = self.params.noise_weights
+        if weights is None:  # the draw every run before the weights made, so those runs train as they did
+            return int(rng.integers(len(self.noise)))
+        return int(rng.choice(len(self.noise), p=np.asarray(weights) / sum(weights)))
 
     def extent(self, rows: torch.Tensor) -> int:
         """The samples a batch of `rows` needs: its longest clip's."""
@@ -228,11 +240,15 @@ class AudioTask:
             gain = self.frontend.magnitude_gain(self.denoiser.power_gain(output, noisy_mel))
             compressed_denoised, compressed_clean = compress(gain * noisy_magnitude), compress(clean_magnitude)
             difference = compressed_denoised - compressed_clean
+            squared = difference.square()
             # an asymmetric error: speech taken away costs intelligibility where noise left in costs comfort
-            errors = difference.square() * torch.where(difference < 0, self.params.speech_loss_weight, 1.0)
-            if self.params.complex_weight:
-                phased = _complex_errors(compressed_denoised, compressed_clean, noisy_spectrum, clean_spectrum)
-                errors = torch.lerp(errors, phased, self.params.complex_weight)
+            speech_weight, share = self.params.speech_loss_weight, self.params.complex_weight
+            errors = squared if speech_weight == 1 else squared * torch.where(difference < 0, speech_weight, 1.0)
+            if share:  # `share` of each bin's error on the complex spectra: the squared difference plus the phase's
+                costs = _phase_costs(compressed_clean, noisy_spectrum, clean_spectrum, noisy_magnitude, clean_magnitude)
+                errors = (
+                    errors if speech_weight == 1 else torch.lerp(errors, squared, share)
+                ) + compressed_denoised * (share * costs)
             if self.params.loss == "compressed_si_sdr":
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
                 clip_si_sdr = si_sdr_batch(clean, denoised, lengths)
