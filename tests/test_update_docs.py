@@ -102,7 +102,7 @@ def test_marked_sections_are_rewritten_and_the_rest_kept(tmp_path):
     assert "<!-- results:end -->\n\nalso kept\n<!-- conditions:start -->\n" in readme and "old" not in readme
     assert "The default model trains on the clips of the training speakers" in readme  # and how it holds up:
     assert "| test speakers | white, -8 dB |" in readme and readme.endswith(
-        "every condition.\n<!-- conditions:end -->\n"
+        "every condition, to the 3 decimals shown.\n<!-- conditions:end -->\n"
     )
     assert "| `unet_mask`: U-Net as a mel gain on the noisy STFT | 1.50 | 1.375 | 1.500 | 1.500 |" in readme
     assert "Spectrogram MSE on the 10 test clips: U-Net 0.0123, identity baseline 0.2000 (ratio 0.070)." in readme
