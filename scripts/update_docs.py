@@ -229,7 +229,7 @@ def training_sentence(params: dict) -> str:
     train, noise = params["train"], params["noise"]
     if train["noise"] != "fresh":
         return f"The default model trains on the `mix` stage's noisy copies ({noise['kind']}, {noise['snr_db']:g} dB)."
-    kinds = train["noise_kinds"] or [noise["kind"]]
+    kinds = drawn = train["noise_kinds"] or [noise["kind"]]
     if train.get("noise_weights"):
         shares = dict.fromkeys(kinds, 0.0)
         for kind, weight in zip(kinds, train["noise_weights"], strict=True):
@@ -256,7 +256,7 @@ def training_sentence(params: dict) -> str:
     clips = f"the clips of the training speakers{', ' + _listed(recorded) if recorded else ''}"
     kept = train.get("babble_kept_db")
     target = ""
-    if "babble" in (train["noise_kinds"] or [noise["kind"]]) and kept is not None:
+    if "babble" in drawn and kept is not None:
         target = (
             "; babble stays whole in the target, so the model learns to pass other voices through"
             if kept == 0
