@@ -37,6 +37,8 @@ TRACKS = {
         "model": {"architecture": "gru", "channels": [256, 128]},
         "features": {"n_mels": None},
     },
+    "U-Net + context GRU, 64 mel bands": {"model": {"context": "gru"}},
+    "refined, 64 bands + every bin": {"model": {"architecture": "refined"}, "features": {"n_mels": None}},
 }
 DATA = ("data/raw", "data/noisy", "data/split.csv")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from audiomnist_denoise.devices import memory_format
 from audiomnist_denoise.model.spectral import new_network
 from audiomnist_denoise.params import load_params
 from audiomnist_denoise.training.audio_task import AudioClips, AudioTask
@@ -22,6 +23,9 @@ TRACKS = {
     "U-Net, 64 mel bands (the default)": ({}, {}),
     "GRU [256, 128], every bin": ({"architecture": "gru", "channels": [256, 128]}, {"n_mels": None}),
     "GRU [256, 128, 128], every bin": ({"architecture": "gru", "channels": [256, 128, 128]}, {"n_mels": None}),
+    "U-Net + context GRU, 64 mel bands": ({"context": "gru"}, {}),
+    "refined, 64 bands + every bin": ({"architecture": "refined"}, {"n_mels": None}),
+    "refined + context GRU": ({"architecture": "refined", "context": "gru"}, {"n_mels": None}),
 }
 
 
@@ -34,7 +38,9 @@ def steps_per_second(model_changes: dict, feature_changes: dict) -> tuple[float,
     clean = 0.05 * torch.randn(BATCH, SAMPLES, generator=generator)
     noisy = clean + 0.1 * torch.randn(BATCH, SAMPLES, generator=generator)
     lengths = torch.full((BATCH,), SAMPLES)
-    task = AudioTask(AudioClips(clean, noisy, lengths, ()), network, PARAMS.train, RATE)
+    clips = AudioClips.in_memory(list(clean.numpy()), list(noisy.numpy()), ())
+    task = AudioTask(clips, network, PARAMS.train, RATE)
+    network.to(memory_format=memory_format("fp32", torch.device("cpu")))  # the layout the train stage gives it
     optimizer = torch.optim.Adam(network.parameters(), 1e-3)
     network.train()
 

@@ -10,8 +10,9 @@ default (params.yaml, no overrides). All share the seed, the data and the test c
 `train`, `conditions` and `evaluate` run: `evaluate` reads the no-harm list of `conditions`, whose
 numbers (and the samples) are not part of the comparison. The
 table is `dvc exp show --md` of those experiments, with the default's committed run as the
-baseline row, the default again with other training seeds (`seed-<n>`) and with more than the
-CPU budget allows (`beyond-`), written into docs/results.md between its ablation markers. Run it from the
+baseline row, the default again with other training seeds (`seed-<n>`), with more than the
+CPU budget allows (`beyond-`) and on the full-resolution tracks (`track-`), written into docs/results.md between
+its ablation markers. Run it from the
 repository root, with the project's environment on PATH (as `make` puts it), after `dvc repro`
 has been committed.
 """
@@ -67,13 +68,27 @@ STEPS = (
         "babble in 1 of 13 draws, left whole in the target: the model learns to pass other voices through",
         {"train.noise_kinds": "[white,pink,brown]", "train.noise_weights": "null", "train.babble_kept_db": "null"},
     ),
-    ("complex", "0.3 of the compressed error on the complex spectra: the default", {"train.complex_weight": "0"}),
+    ("complex", "0.3 of the compressed error on the complex spectra", {"train.complex_weight": "0"}),
+    ("context", "a GRU over the frames at the U-Net's deepest level: the default", {"model.context": "none"}),
 )
 SEEDS = (1, 2)  # the default again with these training seeds: the spread of seed 0's numbers
 # Beyond the CPU budget: the default with more of what the oracles say could still be gained.
 BEYOND = (
     ("beyond-epochs-20", "twice the training: 20 epochs (over the CPU budget)", {"train.epochs": "20"}),
     ("beyond-mels-128", "128 mel bands (a higher ideal-mask ceiling, see What limits it)", {"features.n_mels": "128"}),
+)
+# The full-resolution tracks beside the default (docs/results.md, The full-resolution track).
+TRACKS = (
+    (
+        "track-refined",
+        "the refined network: the default's U-Net on 64 mel bands, corrected per STFT bin",
+        {"features.n_mels": "null", "model.architecture": "refined"},
+    ),
+    (
+        "track-refined-no-context",
+        "the refined network without the context GRU",
+        {"features.n_mels": "null", "model.architecture": "refined", "model.context": "none"},
+    ),
 )
 COLUMNS = r"^Experiment$|^Created$|test\.unet_mask\.(si_sdr|pesq|stoi|estoi)$|^train_seconds$"
 # The metrics whose spread over seeds sets `make check`'s tolerances (scripts/check_reproduction.py).
@@ -140,7 +155,7 @@ def table() -> str:
     shown = _show("--md", "--keep", COLUMNS).splitlines()
     changes = {experiment_name(step): change for step, (_, change, _) in enumerate(STEPS)}
     changes |= {f"seed-{seed}": f"the default with train.seed {seed}" for seed in SEEDS}
-    changes |= {name: change for name, change, _ in BEYOND}
+    changes |= {name: change for name, change, _ in BEYOND + TRACKS}
     rows = []
     for line in shown:
         names = [name for name in changes if re.search(rf"\b{re.escape(name)}\b", line)]
@@ -164,7 +179,7 @@ def experiments() -> dict[str, dict[str, str]]:
     """Every experiment's name and -S values, in the order they run."""
     runs = {experiment_name(step): overrides(step) for step in range(len(STEPS) - 1)}  # the last: the default
     runs |= {f"seed-{seed}": {"train.seed": str(seed)} for seed in SEEDS}
-    return runs | {name: values for name, _, values in BEYOND}
+    return runs | {name: values for name, _, values in BEYOND + TRACKS}
 
 
 def main() -> None:

@@ -182,6 +182,9 @@ def new_unet(channels: list[int], init: str = "kaiming", output: str = "sigmoid"
         normalisation="per_clip",
         architecture="unet",
         channels=channels,
+        context="none",
+        bands=64,
+        refine_channels=8,
         init=init,
         output=output,
     )

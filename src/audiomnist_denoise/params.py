@@ -109,7 +109,7 @@ class FeatureParams(Section):
         ge=8,
         le=1024,
         description="mel bands of the power spectrogram; `null`: no filterbank, every STFT bin is a band (the "
-        "full-resolution track; `fmin` and `fmax` then go unused)",
+        "full-resolution track; `fmin` and `fmax` then bound only the `refined` network's `model.bands`)",
     )
     n_fft: int = Field(ge=64, le=65536, description="FFT size in samples")
     hop_length: int = Field(ge=1, description="samples between frames; at most `n_fft`")
@@ -179,15 +179,33 @@ class ModelParams(Section):
         "measured on the training inputs, so noisy and clean keep their levels (native input only)"
     )
 
-    architecture: Literal["unet", "gru"] = Field(
+    architecture: Literal["unet", "gru", "refined"] = Field(
         description="`unet`: the study's U-Net over bands and frames; `gru`: the recurrent mask network, a band "
-        "projection, bidirectional GRUs over the clip's frames and a gain per band (native input only)"
+        "projection, bidirectional GRUs over the clip's frames and a gain per band; `refined`: the U-Net on "
+        "`bands` mel bands made inside the model, its gains spread over the STFT bins and corrected bin by bin by "
+        "a small convolution network (needs `features.n_mels` null) (native input only)"
     )
     channels: list[Annotated[int, Field(ge=1, le=1024)]] = Field(
         min_length=2,
         max_length=6,
-        description="`unet`: encoder widths, one per level (the study's), the decoder mirrors them; `gru`: the band "
-        "projection's width, then each GRU layer's",
+        description="`unet` and `refined`: the U-Net's encoder widths, one per level (the study's), the decoder "
+        "mirrors them; `gru`: the band projection's width, then each GRU layer's",
+    )
+    context: Literal["none", "gru"] = Field(
+        description="`unet` and `refined`: `gru` adds, at the U-Net's deepest level, a bidirectional GRU over the "
+        "frames of each band row (shared by the rows, added back to them), so every frame's gain can draw on the "
+        "whole clip; `none`: only the convolutions' few frames either side"
+    )
+    bands: int = Field(
+        ge=8,
+        le=1024,
+        description="`refined`: the mel bands its U-Net sees, from `features.fmin` to `features.fmax`; a multiple of "
+        "2 ** (levels - 1)",
+    )
+    refine_channels: int = Field(
+        ge=1,
+        le=256,
+        description="`refined`: the width of its per-bin correction (three convolutions over bins and frames)",
     )
     init: Init = Field(
         description="`kaiming` (He, for ReLU), `xavier` or `torch` (PyTorch's defaults); "
@@ -413,10 +431,23 @@ class Params(Section):
                 "train.loss": (train.loss, "mse"),
                 "train.noise": (train.noise, "fixed"),
                 "model.architecture": (model.architecture, "unet"),
+                "model.context": (model.context, "none"),
             }
             for key, (value, study) in native_only.items():
                 if value != study:
                     raise ValueError(f"{key} {value} needs model.input native (resized images allow only {study})")
+        if model.architecture == "refined" and self.features.n_mels is not None:
+            raise ValueError(
+                f"model.architecture refined needs features.n_mels null (it makes its own model.bands), "
+                f"not {self.features.n_mels}"
+            )
+        if model.architecture == "refined" and model.target != "mask":
+            raise ValueError(f"model.architecture refined needs model.target mask, not {model.target}")
+        if model.architecture == "refined" and model.bands % 2 ** (len(model.channels) - 1):
+            raise ValueError(
+                f"model.bands {model.bands} must be a multiple of {2 ** (len(model.channels) - 1)} "
+                f"(the U-Net's {len(model.channels)} levels halve it)"
+            )
         if model.target == "mask" and model.output != "sigmoid":
             raise ValueError("model.target mask needs model.output sigmoid (a gain in [0, 1])")
         if model.target == "mapping" and model.normalisation == "dataset" and model.output != "linear":

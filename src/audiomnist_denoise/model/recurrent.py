@@ -44,3 +44,24 @@ class RecurrentMask(nn.Module):
         with torch.autocast(x.device.type, enabled=False):  # the output layer in fp32, as the U-Net's
             logit = self.head(x.float()).transpose(1, 2) + self.local[:, None] * db.float()
         return torch.sigmoid(logit) if self.output == "sigmoid" else logit
+
+
+class TemporalContext(nn.Module):
+    """(batch, channels, rows, frames) -> the same shape: a bidirectional GRU over the frames of each row (a band
+    of a U-Net's deepest level), its weights shared by all rows, projected back and added to the input. Grouping
+    by row keeps it small (GTCRN and DPRNN group the same way); the projection starts at zero, so an untrained
+    context passes its input through and the U-Net starts as it would without it."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        hidden = max(1, channels // 2)
+        self.recurrent = nn.GRU(channels, hidden, batch_first=True, bidirectional=True)
+        self.project = nn.Linear(2 * hidden, channels)
+        nn.init.zeros_(self.project.weight)
+        nn.init.zeros_(self.project.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, rows, frames = x.shape
+        sequences = x.permute(0, 2, 3, 1).reshape(batch * rows, frames, channels)
+        context = self.project(self.recurrent(sequences)[0])
+        return x + context.reshape(batch, rows, frames, channels).permute(0, 3, 1, 2)

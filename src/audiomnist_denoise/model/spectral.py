@@ -22,14 +22,17 @@ from torch import nn
 from torch.nn import functional
 
 from ..audio.spectral import AMIN, DB_PER_LOG, SpectralFrontend, band_count
+from ..errors import PipelineError
 from ..params import FeatureParams, ModelParams
 from .recurrent import RecurrentMask
+from .refined import RefinedMask
 from .unet import UNet, initialise
 
 
 class SpectralDenoiser(nn.Module):
     """A network on noisy mel power (batch, mels, frames), or STFT power where `settings.n_mels` is None: the
-    U-Net (`architecture` unet) or the recurrent mask network (gru); `power_gain` turns its output into a gain."""
+    U-Net (`architecture` unet, with a `context` GRU or not), the recurrent mask network (gru), or the U-Net on
+    `bands` mel bands refined per STFT bin (refined); `power_gain` turns its output into a gain."""
 
     def __init__(
         self,
@@ -39,12 +42,19 @@ class SpectralDenoiser(nn.Module):
         normalisation: str,
         output: str = "sigmoid",
         architecture: str = "unet",
+        context: str = "none",
+        bands: int = 64,
+        refine_channels: int = 8,
     ):
         super().__init__()
         self.frontend = SpectralFrontend(settings)
         if architecture == "unet":
-            self.unet = UNet(channels, output)
+            self.unet = UNet(channels, output, context)
             self.multiple = 2 ** (len(channels) - 1)
+        elif architecture == "refined":
+            if settings.n_mels is not None:
+                raise PipelineError("model.architecture refined needs features.n_mels null: it makes its own bands")
+            self.refined = RefinedMask(settings, bands, channels, refine_channels, context)
         else:
             self.gru = RecurrentMask(band_count(settings), channels, output)
         self.architecture = architecture
@@ -84,7 +94,11 @@ class SpectralDenoiser(nn.Module):
         """The network's output for noisy mel power: a magnitude gain (`mask`) or normalised clean dB (`mapping`).
         `inside` (batch, 1, frames): True on each clip's own frames, False on a batch's padding."""
         noisy_db = self.frontend.power_db(mel_power)
-        return self.image(self.normalise(noisy_db, noisy_db, inside))
+        normalised = self.normalise(noisy_db, noisy_db, inside)
+        if self.architecture == "refined":
+            band_db = self.frontend.power_db(self.refined.band_power(mel_power))
+            return self.refined(normalised, self.normalise(band_db, band_db, inside))
+        return self.image(normalised)
 
     def power_gain(self, output: torch.Tensor, mel_power: torch.Tensor) -> torch.Tensor:
         """The network's `output` for noisy `mel_power` as a power gain in [0, 1]. A mapping's clean-dB
@@ -120,11 +134,22 @@ class SpectralDenoiser(nn.Module):
 def build_network(model: dict, features: FeatureParams | None) -> nn.Module:
     """The untrained network a model section describes: the study's U-Net on resized images, or the
     native track's `SpectralDenoiser` (a checkpoint from before the native track has no `input`, and one from
-    before the recurrent network no `architecture`)."""
+    before the recurrent network no `architecture`, and one from before the context and the refined network none
+    of theirs)."""
     if model.get("input", "resized") == "resized":
         return UNet(model["channels"], model["output"])
     channels, target, normalisation, output = (model[key] for key in ("channels", "target", "normalisation", "output"))
-    return SpectralDenoiser(features, channels, target, normalisation, output, model.get("architecture", "unet"))
+    return SpectralDenoiser(
+        features,
+        channels,
+        target,
+        normalisation,
+        output,
+        model.get("architecture", "unet"),
+        model.get("context", "none"),
+        model.get("bands", 64),
+        model.get("refine_channels", 8),
+    )
 
 
 def new_network(model: ModelParams, features: FeatureParams, seed: int) -> nn.Module:

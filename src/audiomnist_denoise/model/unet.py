@@ -9,6 +9,7 @@ from torch import nn
 from ..devices import memory_format
 from ..errors import PipelineError
 from ..params import Init, Output, options
+from .recurrent import TemporalContext
 
 
 def conv_block(inputs: int, outputs: int) -> nn.Sequential:
@@ -24,9 +25,10 @@ def conv_block(inputs: int, outputs: int) -> nn.Sequential:
 
 
 class UNet(nn.Module):
-    """Input and output (batch, 1, H, W); H and W divisible by 2 ** (len(channels) - 1)."""
+    """Input and output (batch, 1, H, W); H and W divisible by 2 ** (len(channels) - 1). `context` gru: a
+    `TemporalContext` over W (the frames) at the deepest level."""
 
-    def __init__(self, channels: list[int], output: str = "sigmoid"):
+    def __init__(self, channels: list[int], output: str = "sigmoid", context: str = "none"):
         super().__init__()
         if len(channels) < 2:
             raise PipelineError(f"model.channels: {channels} needs at least two levels")
@@ -38,6 +40,7 @@ class UNet(nn.Module):
         self.upsamplers = nn.ModuleList(nn.ConvTranspose2d(deep, shallow, 2, stride=2) for deep, shallow in pairs)
         self.decoders = nn.ModuleList(conv_block(2 * shallow, shallow) for _, shallow in pairs)
         self.head = nn.Conv2d(channels[0], 1, 1)
+        self.context = TemporalContext(channels[-1]) if context == "gru" else nn.Identity()
         self.output = output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -45,7 +48,7 @@ class UNet(nn.Module):
         for level, encoder in enumerate(self.encoders):
             x = encoder(x if level == 0 else self.pool(x))
             skips.append(x)
-        x = skips.pop()
+        x = self.context(skips.pop())
         for upsample, decoder in zip(self.upsamplers, self.decoders, strict=True):
             x = decoder(torch.cat([upsample(x), skips.pop()], dim=1))
         # The output layer runs in fp32 even under autocast: it costs nothing, and in bf16 its
@@ -62,7 +65,7 @@ def initialise(model: nn.Module, scheme: str) -> None:
     if scheme == "torch":
         return
     for module in model.modules():
-        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d):
+        if isinstance(module, nn.Conv2d | nn.ConvTranspose2d) and not getattr(module, "starts_at_zero", False):
             if scheme == "kaiming":
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
             else:
