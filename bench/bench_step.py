@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = "041b425"
 ONE_EPOCH = {"epochs": 1, "val_every": 100_000, "checkpoint_every": 0}
 TRACKS = {
-    "U-Net, 64 mel bands (the default)": {},
+    "U-Net + context, 64 mel bands (the default)": {},
+    "U-Net without the context": {"model": {"context": "none"}},
     "GRU [256, 128], every bin": {
         "model": {"architecture": "gru", "channels": [256, 128]},
         "features": {"n_mels": None},
     },
-    "U-Net + context GRU, 64 mel bands": {"model": {"context": "gru"}},
-    "refined, 64 bands + every bin": {"model": {"architecture": "refined"}, "features": {"n_mels": None}},
+    "refined + context, every bin": {"model": {"architecture": "refined"}, "features": {"n_mels": None}},
 }
 DATA = ("data/raw", "data/noisy", "data/split.csv")
 

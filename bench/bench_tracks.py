@@ -1,5 +1,6 @@
-"""The native training step of each spectral track, side by side: the default U-Net on 64 mel bands against the
-recurrent mask network on every STFT bin (`features.n_mels: null`, `model.architecture: gru`).
+"""The native training step of each spectral track, side by side: the default U-Net on 64 mel bands (with and
+without its context GRU) against the recurrent mask network and the refined network on every STFT bin
+(`features.n_mels: null`, `model.architecture: gru` or `refined`).
 
 Each step is the train stage's: `AudioTask.loss` (the STFT, the network, the compressed loss on the model's own
 STFT and the SI-SDR term through the inverse STFT) with its backward pass and an Adam step, on one batch of 32
@@ -20,12 +21,12 @@ from audiomnist_denoise.training.audio_task import AudioClips, AudioTask
 BATCH, SAMPLES, RATE, STEPS, WARMUP, REPEATS = 32, 48000, 48000, 6, 2, 3
 PARAMS = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
 TRACKS = {
-    "U-Net, 64 mel bands (the default)": ({}, {}),
+    "U-Net + context, 64 mels (the default)": ({}, {}),
+    "U-Net without the context": ({"context": "none"}, {}),
     "GRU [256, 128], every bin": ({"architecture": "gru", "channels": [256, 128]}, {"n_mels": None}),
     "GRU [256, 128, 128], every bin": ({"architecture": "gru", "channels": [256, 128, 128]}, {"n_mels": None}),
-    "U-Net + context GRU, 64 mel bands": ({"context": "gru"}, {}),
-    "refined, 64 bands + every bin": ({"architecture": "refined"}, {"n_mels": None}),
-    "refined + context GRU": ({"architecture": "refined", "context": "gru"}, {"n_mels": None}),
+    "refined + context, every bin": ({"architecture": "refined"}, {"n_mels": None}),
+    "refined without the context": ({"architecture": "refined", "context": "none"}, {"n_mels": None}),
 }
 
 
@@ -66,7 +67,7 @@ def main() -> None:
     for name, (model_changes, feature_changes) in TRACKS.items():
         rate, weights = steps_per_second(model_changes, feature_changes)
         reference = reference or rate
-        print(f"{name:36} {rate:5.2f} steps/s  {weights / 1e6:5.2f} M weights  x{rate / reference:.2f} of the default")
+        print(f"{name:40} {rate:5.2f} steps/s  {weights / 1e6:5.2f} M weights  x{rate / reference:.2f} of the default")
 
 
 if __name__ == "__main__":

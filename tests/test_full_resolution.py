@@ -4,7 +4,7 @@ the per-bin ceilings (the ideal ratio and phase-sensitive masks)."""
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, small_features, tone, tone_clips, train_params
+from conftest import REPO, loss_after_training, small_features, tone
 
 from audiomnist_denoise.audio.reconstruct import mask_denoise, oracle_bin_masks, oracle_mask
 from audiomnist_denoise.audio.spectral import SpectralFrontend, band_count, mel_power, si_sdr, spread_mel_gain, stft
@@ -17,7 +17,6 @@ from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
 from audiomnist_denoise.model.recurrent import RecurrentMask
 from audiomnist_denoise.model.spectral import SpectralDenoiser
 from audiomnist_denoise.params import load_params, parse_params
-from audiomnist_denoise.training.audio_task import AudioTask
 
 CPU = torch.device("cpu")
 BINS = small_features().model_copy(update={"n_mels": None})  # 512-point FFT: 257 bins
@@ -116,28 +115,16 @@ def test_the_recurrent_model_survives_its_checkpoint_and_denoises_a_recording(tm
 
 def test_the_recurrent_network_learns_to_denoise():
     """A few steps of the compressed loss on fresh white noise lower the loss below the noisy input's."""
-    clips = tone_clips(8)
-    params = train_params(noise="fresh", loss="compressed", snr_db=[-5.0, 5.0])
-    model = gru_denoiser()
-    task = AudioTask(clips, model, params, RATE, (NoiseMaker("white"),))
-    model.fit_normalisation(task.training_inputs())
-    identity = task.identity_loss()
-    optimiser = torch.optim.Adam(model.parameters(), 0.01)
-    rows = torch.arange(len(clips))
-    for step in range(40):
-        model.train()
-        loss = task.loss(model, task.batch(rows, step, CPU, "fp32"), "fp32")
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    total, count = task.error(model, len(clips), CPU, "fp32")
-    assert total / count < 0.8 * identity
+    error, identity = loss_after_training(gru_denoiser(), 40)
+    assert error < 0.8 * identity
 
 
-def test_the_recurrent_network_needs_native_input():
+@pytest.mark.parametrize("change", [{"architecture": "gru"}, {"context": "gru"}], ids=["recurrent", "context"])
+def test_the_recurrent_parts_need_native_input(change):
     raw = load_params(REPO / "params.yaml").model_dump()
-    raw["model"] |= {"input": "resized", "target": "mapping", "normalisation": "per_clip", "architecture": "gru"}
+    raw["model"] |= {"input": "resized", "target": "mapping", "normalisation": "per_clip", "context": "none"} | change
     raw["train"] |= {"loss": "mse", "noise": "fixed", "noise_kinds": None, "band_limit_probability": 0.0}
     raw["train"] |= {"gain_db": [0.0, 0.0], "tilt_db_per_octave": [0.0, 0.0]}
-    with pytest.raises(PipelineError, match="model.architecture gru needs model.input native"):
+    key, value = next(iter(change.items()))
+    with pytest.raises(PipelineError, match=f"model.{key} {value} needs model.input native"):
         parse_params(raw)

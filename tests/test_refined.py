@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, small_features, tone_clips, train_params
+from conftest import REPO, loss_after_training, small_features
 
 from audiomnist_denoise.audio.spectral import mel_basis
-from audiomnist_denoise.data.noise import NoiseMaker
 from audiomnist_denoise.denoise import denoise_audio
 from audiomnist_denoise.errors import PipelineError
 from audiomnist_denoise.model.checkpoint import load_checkpoint, save_checkpoint
@@ -14,7 +13,6 @@ from audiomnist_denoise.model.refined import RefinedMask
 from audiomnist_denoise.model.spectral import SpectralDenoiser, new_network
 from audiomnist_denoise.model.unet import UNet
 from audiomnist_denoise.params import load_params, parse_params
-from audiomnist_denoise.training.audio_task import AudioTask
 
 CPU = torch.device("cpu")
 BINS = small_features().model_copy(update={"n_mels": None, "fmax": 6000.0})  # 257 bins, the top ones uncovered
@@ -120,22 +118,8 @@ def test_the_refined_model_survives_its_checkpoint_and_denoises_a_recording(tmp_
 
 def test_the_refined_network_learns_to_denoise():
     """A few steps of the compressed loss on fresh white noise lower the loss below the noisy input's."""
-    clips = tone_clips(8)
-    params = train_params(noise="fresh", loss="compressed", snr_db=[-5.0, 5.0])
-    model = refined()
-    task = AudioTask(clips, model, params, RATE, (NoiseMaker("white"),))
-    model.fit_normalisation(task.training_inputs())
-    identity = task.identity_loss()
-    optimiser = torch.optim.Adam(model.parameters(), 0.01)
-    rows = torch.arange(len(clips))
-    for step in range(30):
-        model.train()
-        loss = task.loss(model, task.batch(rows, step, CPU, "fp32"), "fp32")
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-    total, count = task.error(model, len(clips), CPU, "fp32")
-    assert total / count < 0.8 * identity
+    error, identity = loss_after_training(refined(), 30)
+    assert error < 0.8 * identity
 
 
 @pytest.mark.parametrize(
@@ -155,13 +139,4 @@ def test_a_bad_refined_setting_is_refused_naming_the_parameter(features, model, 
     raw["features"] |= features
     raw["model"] |= model
     with pytest.raises(PipelineError, match=message):
-        parse_params(raw)
-
-
-def test_the_context_needs_native_input():
-    raw = load_params(REPO / "params.yaml").model_dump()
-    raw["model"] |= {"input": "resized", "target": "mapping", "normalisation": "per_clip", "context": "gru"}
-    raw["train"] |= {"loss": "mse", "noise": "fixed", "noise_kinds": None, "band_limit_probability": 0.0}
-    raw["train"] |= {"gain_db": [0.0, 0.0], "tilt_db_per_octave": [0.0, 0.0]}
-    with pytest.raises(PipelineError, match="model.context gru needs model.input native"):
         parse_params(raw)
