@@ -33,6 +33,7 @@ REFERENCE = "041b425"
 ONE_EPOCH = {"epochs": 1, "val_every": 100_000, "checkpoint_every": 0}
 TRACKS = {
     "U-Net + context, 64 mel bands (the default)": {},
+    "U-Net + context without the intelligibility term": {"train": {"stoi_weight": 0.0, "si_sdr_weight": 0.003}},
     "U-Net without the context": {"model": {"context": "none"}},
     "GRU [256, 128], every bin": {
         "model": {"architecture": "gru", "channels": [256, 128]},

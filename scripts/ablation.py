@@ -69,7 +69,12 @@ STEPS = (
         {"train.noise_kinds": "[white,pink,brown]", "train.noise_weights": "null", "train.babble_kept_db": "null"},
     ),
     ("complex", "0.3 of the compressed error on the complex spectra", {"train.complex_weight": "0"}),
-    ("context", "a GRU over the frames at the U-Net's deepest level: the default", {"model.context": "none"}),
+    ("context", "a GRU over the frames at the U-Net's deepest level", {"model.context": "none"}),
+    (
+        "stoi",
+        "a STOI-like intelligibility term in the loss, with twice the SI-SDR term: the default",
+        {"train.stoi_weight": "0", "train.si_sdr_weight": "0.003"},
+    ),
 )
 SEEDS = (1, 2)  # the default again with these training seeds: the spread of seed 0's numbers
 # Beyond the CPU budget: the default with more of what the oracles say could still be gained.

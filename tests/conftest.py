@@ -154,6 +154,7 @@ def train_params(**changes) -> TrainParams:
         si_sdr_weight=0.003,
         speech_loss_weight=1.0,
         complex_weight=0.0,
+        stoi_weight=0.0,
         noise="fixed",
         snr_db=[-12.0, 6.0],
         noise_kinds=None,

@@ -222,7 +222,7 @@ def defaults() -> dict:
 def test_params_refuse_a_mix_of_the_two_tracks(model, train, message):
     raw = defaults()
     raw["model"] |= {"input": "resized", "target": "mapping", "normalisation": "per_clip"} | model
-    raw["train"] |= {"loss": "mse", "noise": "fixed"} | train
+    raw["train"] |= {"loss": "mse", "noise": "fixed", "stoi_weight": 0.0} | train
     parse_params(defaults())  # the defaults themselves are valid
     with pytest.raises(PipelineError, match=message):
         parse_params(raw)

@@ -239,6 +239,13 @@ class TrainParams(Section):
         "spectrum (the compressed magnitude with its phase: the denoised has the noisy phase) rather than on the "
         "magnitude alone; `0`: magnitude alone",
     )
+    stoi_weight: float = Field(
+        ge=0,
+        le=10,
+        description="in the `compressed` losses, the weight of a short-time intelligibility term subtracted from "
+        "the loss: STOI's intermediate measure (the correlation of clean and denoised one-third-octave envelopes "
+        "over 384 ms segments, 1 at best) taken on the model's STFT; `0`: none",
+    )
     noise: Literal["fixed", "fresh"] = Field(
         description="`fixed`: the `mix` stage's noisy copies (the study's); `fresh`: new noise of `noise.kind` "
         "(or of `noise_kinds`) for every clip of every batch, at an SNR drawn from `snr_db`, its babble of the "
@@ -447,6 +454,11 @@ class Params(Section):
             raise ValueError(
                 f"model.bands {model.bands} must be a multiple of {2 ** (len(model.channels) - 1)} "
                 f"(the U-Net's {len(model.channels)} levels halve it)"
+            )
+        if train.stoi_weight and train.loss == "mse":
+            raise ValueError(
+                f"train.stoi_weight {train.stoi_weight} needs train.loss compressed or compressed_si_sdr "
+                "(mse compares the network's output, not the denoised audio's spectrum)"
             )
         if model.target == "mask" and model.output != "sigmoid":
             raise ValueError("model.target mask needs model.output sigmoid (a gain in [0, 1])")

@@ -26,6 +26,7 @@ from ..errors import PipelineError
 from ..model.spectral import SpectralDenoiser
 from ..params import TrainParams
 from .conditions import recorded
+from .intelligibility import ShortTimeIntelligibility
 from .store import ClipStore, ClipStoreWriter
 
 _COMPRESSION = 0.3  # the power-law exponent of the compressed-magnitude loss
@@ -117,10 +118,10 @@ class AudioTask:
     `params.loss`: `mse` between the network's output and `denoiser.ideal_output`; `compressed`
     between the denoised and the clean STFT magnitude, each to the power 0.3, a bin's error weighted by
     `params.speech_loss_weight` where the denoised is below the clean, and `params.complex_weight` of it taken on the
-    compressed complex spectra instead (`compressed_si_sdr`
-    subtracts `params.si_sdr_weight` times the denoised audio's SI-SDR). Each clip's error is the mean over its
-    own frames (padding counts in neither), and the loss the mean over clips. With `noise` (NoiseMakers,
-    one drawn per clip where there are several) every batch is mixed afresh at SNRs drawn from
+    compressed complex spectra instead (`compressed_si_sdr` subtracts `params.si_sdr_weight` times the denoised
+    audio's SI-SDR; both subtract `params.stoi_weight` times a STOI-like measure of its spectrum). Each clip's
+    error is the mean over its own frames (padding counts in neither), and the loss the mean over clips. With
+    `noise` (NoiseMakers, one drawn per clip where there are several) every batch is mixed afresh at SNRs drawn from
     `params.snr_db`, under `params.recording_conditions`; without, the mix stage's copies are the input.
     """
 
@@ -140,6 +141,7 @@ class AudioTask:
             noise,
         )
         self.frontend: SpectralFrontend = denoiser.frontend
+        self.intelligibility = ShortTimeIntelligibility(sample_rate, self.frontend.n_fft, self.frontend.hop_length)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -222,11 +224,11 @@ class AudioTask:
 
     def _errors(
         self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """The squared errors (batch, rows, frames), the mask of frames within each clip, and for
-        `compressed_si_sdr` each clip's SI-SDR (else None)."""
+    ) -> tuple[torch.Tensor, torch.Tensor, list[tuple[float, torch.Tensor]]]:
+        """The squared errors (batch, rows, frames), the mask of frames within each clip, and the terms the loss
+        subtracts, each a weight and a value per clip: the SI-SDR and the intelligibility measure, where on."""
         clean, noisy, lengths = batch
-        clip_si_sdr = None
+        rewards = []
         noisy_spectrum = self.frontend.stft(noisy)
         noisy_magnitude = noisy_spectrum.abs()
         noisy_mel = self.frontend.mel(noisy_magnitude.square())
@@ -251,21 +253,26 @@ class AudioTask:
                 ) + compressed_denoised * (share * costs)
             if self.params.loss == "compressed_si_sdr":
                 denoised = self.frontend.istft(gain * noisy_spectrum, clean.shape[-1])
-                clip_si_sdr = si_sdr_batch(clean, denoised, lengths)
+                rewards.append((self.params.si_sdr_weight, si_sdr_batch(clean, denoised, lengths)))
+            if self.params.stoi_weight:
+                measure = self.intelligibility.to(noisy.device)(gain * noisy_magnitude, clean_magnitude, inside)
+                rewards.append((self.params.stoi_weight, measure))
         else:
             ideal = self.denoiser.ideal_output(self.frontend.mel(clean_magnitude.square()), noisy_mel, inside)
             errors = (output - ideal).square()
-        return errors, inside.expand_as(errors), clip_si_sdr  # errors have the mel's frames in either loss
+        return errors, inside.expand_as(errors), rewards  # errors have the mel's frames in either loss
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...], precision: str) -> torch.Tensor:
-        errors, inside, clip_si_sdr = self._errors(model, batch, precision)
+        errors, inside, rewards = self._errors(model, batch, precision)
         loss = _clip_means(errors, inside).mean()
-        return loss if clip_si_sdr is None else loss - self.params.si_sdr_weight * clip_si_sdr.mean()
+        for weight, values in rewards:
+            loss = loss - weight * values.mean()
+        return loss
 
     @torch.no_grad()
     def error(self, model: torch.nn.Module, batch_size: int, device: torch.device, precision: str) -> tuple[float, int]:
         """The sum over clips of each clip's mean squared error and the number of clips, in evaluation mode
-        (the SI-SDR term of `compressed_si_sdr` is left out: validation compares one quantity across losses)."""
+        (the SI-SDR and intelligibility terms are left out: validation compares one quantity across losses)."""
         model.eval()
         total, count = 0.0, 0
         for start in range(0, len(self), batch_size):
