@@ -27,12 +27,13 @@ class ShortTimeIntelligibility(torch.nn.Module):
     def __init__(self, sample_rate: int, n_fft: int, hop_length: int):
         super().__init__()
         bands, _ = thirdoct(sample_rate, n_fft, NUMBAND, MINFREQ)
-        self.register_buffer("bands", torch.from_numpy(np.asarray(bands, np.float32)), persistent=False)
+        self.bins = int(np.flatnonzero(bands.any(axis=0)).max()) + 1  # the bands end near 4.3 kHz: skip the rest
+        self.register_buffer("bands", torch.from_numpy(np.asarray(bands[:, : self.bins], np.float32)), persistent=False)
         self.frames = max(2, round(_SEGMENT_SECONDS * sample_rate / hop_length))
 
     def envelopes(self, magnitude: torch.Tensor) -> torch.Tensor:
         """(batch, bins, frames) STFT magnitudes to (batch, bands, frames) band magnitudes."""
-        return torch.einsum("kf,bft->bkt", self.bands, magnitude.square()).add(_EPS).sqrt()
+        return torch.einsum("kf,bft->bkt", self.bands, magnitude[:, : self.bins].square()).add(_EPS).sqrt()
 
     def forward(self, denoised: torch.Tensor, clean: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
         """(batch,) from STFT magnitudes (batch, bins, frames) and the frames within each clip (batch, 1, frames)."""
